@@ -1,0 +1,45 @@
+"""The report every data-prep step returns: counts, where its outputs are, what failed.
+
+Steps return a :class:`StepSummary` from ``run(cfg)``; their ``main`` logs it and exits
+non-zero when anything failed, and ``python -m data_prep`` collects one per step for the
+closing table.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StepSummary:
+    step: str
+    counts: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def add_failure(self, message: str) -> None:
+        self.failures.append(message)
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def log(self, logger: logging.Logger) -> None:
+        counts = ", ".join(f"{k}={v}" for k, v in self.counts.items()) or "nothing to do"
+        logger.info("%s: %s", self.step, counts)
+        for what, where in self.outputs.items():
+            logger.info("%s: %s -> %s", self.step, what, where)
+        for message in self.failures:
+            logger.error("%s failed: %s", self.step, message)
+        if self.failures:
+            logger.error("%s: %d failure(s); rerun the step after fixing them, "
+                         "completed work is kept", self.step, len(self.failures))
