@@ -233,6 +233,8 @@ def normalise_argv(argv: Sequence[str]) -> list[str]:
     """Accept the short forms users type: ``create``/``apply`` as the first bare word and
     ``images=DIR`` for ``review.images=DIR`` (likewise input, index, overrides, write)."""
     out: list[str] = []
+    if not any(arg.startswith("hydra/help=") for arg in argv):
+        out.append("hydra/help=review")
     for arg in argv:
         if arg in _ACTIONS:
             out.append(f"review.action={arg}")

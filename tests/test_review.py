@@ -161,6 +161,7 @@ def test_bad_inputs_raise_named_errors(tmp_path):
 
 def test_argv_short_forms():
     assert review.normalise_argv(["create", "input=p.csv", "images=d", "paths.data_dir=x"]) == [
+        "hydra/help=review",
         "review.action=create", "review.input=p.csv", "review.images=d", "paths.data_dir=x"]
 
 
