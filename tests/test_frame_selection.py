@@ -1,0 +1,130 @@
+"""Pure frame selection: list matching, the night sampling rule, the daytime spread,
+and the decode planner."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from data_prep.frame_decode import DecodeRun, decode_cost, plan_decode
+from data_prep.frame_selection import (
+    VideoFrames,
+    frames_by_station_night,
+    match_target_list,
+    sample_night,
+    spread_evenly,
+    spread_over_videos,
+)
+from data_prep.gmn import ImageName, parse_image_name
+from data_prep.labelling import CLEAR, classify_time
+
+UTC = timezone.utc
+START = datetime(2025, 11, 6, 23, 0, 0, 12000, tzinfo=UTC)
+
+
+def video(station, n, start=START, step_s=5.0, key=None):
+    times = tuple(start + timedelta(seconds=step_s * i) for i in range(n))
+    return VideoFrames(key or f"{station}.mp4", station, times)
+
+
+def test_spread_evenly_takes_the_middle_of_each_share():
+    assert spread_evenly(list(range(10)), 5) == [1, 3, 5, 7, 9]
+    assert spread_evenly(list(range(10)), 1) == [5]
+    assert spread_evenly(list(range(3)), 5) == [0, 1, 2]
+    assert spread_evenly(list(range(3)), 0) == []
+
+
+def test_list_name_without_station_matches_every_station_with_station_only_its_own():
+    a, b = video("CAWEC2", 20), video("US0001", 20)
+    t3 = a.frame_times[3]
+    targets = [ImageName(None, t3), ImageName("US0001", a.frame_times[7]),
+               ImageName("CAWEC2", t3 + timedelta(milliseconds=1))]  # no such frame
+    chosen, unmatched = match_target_list([a, b], targets)
+    assert sorted((f.station, f.index) for f in chosen) == [
+        ("CAWEC2", 3), ("US0001", 3), ("US0001", 7)]
+    assert unmatched == [targets[2]]
+    assert {f.image_name for f in chosen} == {
+        "CAWEC2_20251106_230015_012.png", "US0001_20251106_230015_012.png",
+        "US0001_20251106_230035_012.png"}
+
+
+def test_list_matching_is_exact_to_the_millisecond():
+    a = video("CAWEC2", 5)
+    name = parse_image_name("20251106_230005_012.png")
+    chosen, unmatched = match_target_list([a], [name])
+    assert [f.index for f in chosen] == [1] and not unmatched
+
+
+def test_frames_group_by_station_night_across_midnight():
+    a = video("CAWEC2", 5, start=datetime(2025, 11, 6, 23, 59, 50, tzinfo=UTC))
+    groups = frames_by_station_night([a])
+    assert list(groups) == [("CAWEC2", a.frame_times[0].date())]
+    assert [f.index for f in groups[("CAWEC2", a.frame_times[0].date())]] == [0, 1, 2, 3, 4]
+
+
+def test_sample_night_balanced_and_away_from_edges():
+    frames = frames_by_station_night([video("CAWEC2", 720)])  # one hour at 5 s
+    (key, refs), = frames.items()
+    clear = ((START + timedelta(minutes=10), START + timedelta(minutes=20)),)
+    chosen = sample_night(refs, 10, clear, balance=True, edge_margin_s=60)
+    results = [classify_time(f.timestamp, clear) for f in chosen]
+    assert len(chosen) == 10
+    assert sum(r.label == CLEAR for r in results) == 5
+    assert all(abs(r.edge_distance_s) >= 60 for r in results)
+    assert [f.index for f in chosen] == sorted(f.index for f in chosen)
+
+
+def test_sample_night_fills_up_when_one_kind_is_short():
+    (key, refs), = frames_by_station_night([video("CAWEC2", 100)]).items()
+    clear = ((START + timedelta(seconds=100), START + timedelta(seconds=110)),)  # frames 20-22
+    chosen = sample_night(refs, 10, clear, balance=True, edge_margin_s=0)
+    labels = [classify_time(f.timestamp, clear).label for f in chosen]
+    assert len(chosen) == 10 and labels.count(CLEAR) == 3
+
+
+def test_sample_night_all_cloudy_and_without_intervals():
+    (key, refs), = frames_by_station_night([video("CAWEC2", 100)]).items()
+    assert len(sample_night(refs, 8, (), balance=True, edge_margin_s=600)) == 8
+    assert [f.index for f in sample_night(refs, 4, None, balance=True, edge_margin_s=600)] == [
+        12, 37, 62, 87]
+
+
+def test_spread_over_videos_gives_even_shares_and_redistributes_short_ones():
+    videos = [video("CAWEC2", 100, key="a"), video("US0001", 2, key="b"),
+              video("US0002", 100, key="c")]
+    chosen = spread_over_videos(videos, 11)
+    per_video = {k: sum(f.video == k for f in chosen) for k in "abc"}
+    assert per_video == {"a": 5, "b": 2, "c": 4}
+    assert len(spread_over_videos(videos, 1000)) == 202
+
+
+KEYS = list(range(0, 1200, 120))
+
+
+def test_plan_sparse_targets_seek_to_their_keyframes():
+    runs = plan_decode([5, 500, 1000], KEYS)
+    assert runs == [DecodeRun(0, (5,)), DecodeRun(480, (500,)), DecodeRun(960, (1000,))]
+    assert decode_cost(runs) == 6 + 21 + 41
+
+
+def test_plan_same_gop_targets_share_one_run():
+    assert plan_decode([130, 121, 239], KEYS) == [DecodeRun(120, (121, 130, 239))]
+
+
+def test_plan_next_gop_target_continues_when_cheaper_than_a_seek():
+    # 119 -> 121: decoding 2 more frames beats seeking to 120 (2 frames + overhead).
+    assert plan_decode([119, 121], KEYS, seek_overhead_frames=8) == [DecodeRun(0, (119, 121))]
+    # 10 -> 200: continuing costs 190 frames, a seek 81 + 8.
+    assert len(plan_decode([10, 200], KEYS, seek_overhead_frames=8)) == 2
+
+
+def test_plan_dense_targets_become_one_pass():
+    targets = list(range(3, 1200, 7))
+    runs = plan_decode(targets, KEYS)
+    assert runs == [DecodeRun(0, tuple(targets))]
+
+
+@pytest.mark.parametrize("targets", [[0], [1199], [0, 1199], list(range(0, 1200, 97))])
+def test_plan_never_decodes_more_than_a_full_pass(targets):
+    runs = plan_decode(targets, KEYS)
+    assert sorted(t for r in runs for t in r.targets) == sorted(targets)
+    assert decode_cost(runs) <= max(targets) + 1 + 8 * len(runs)
