@@ -1,0 +1,368 @@
+"""Restyle each extracted night frame as a daytime frame: ``extracted_night/`` ->
+``converted_day/`` (same file names, same size, PNG), with ``night_to_day_manifest.csv``
+recording per image its status (done, blocked, failed), the requests it cost and how it was
+checked. ``converter=gemini`` asks the Gemini API (concurrent, rate-limited, retried, star
+check plus one correction), ``converter=local`` does an offline approximation, and
+``converter=none`` converts nothing (train on ``extracted_night/`` instead). Kill-safe: each
+PNG and the manifest are written atomically (PNG first), stale temporaries are removed at
+start, and a rerun sends nothing for images the manifest lists as done or blocked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from data_prep.converters.local_day_style import LOCAL_MODEL, day_style, params_from_config
+from data_prep.converters.manifest import (
+    ManifestError,
+    ManifestRow,
+    read_manifest,
+    write_manifest,
+)
+from data_prep.gmn import GMNFormatError, parse_image_name
+from data_prep.summary import StepSummary
+from gmn_weather.atomic import TEMP_SUFFIX, atomic_path, remove_stale_temporaries
+
+log = logging.getLogger(__name__)
+
+NIGHT_DIR = "extracted_night"
+DAY_DIR = "converted_day"
+MANIFEST = "night_to_day_manifest.csv"
+
+
+@dataclass(frozen=True)
+class Plan:
+    todo: list[str]
+    skipped_done: int
+    skipped_blocked: int
+    capped: int  # pending images left for a later run by converter.max_images
+
+
+def is_local_row(row: ManifestRow) -> bool:
+    return row.model == LOCAL_MODEL
+
+
+def plan_work(names: Iterable[str], manifest: Mapping[str, ManifestRow], local: bool,
+              retry_blocked: bool, outputs: set[str], max_images: int | None) -> Plan:
+    """Which images to convert now. A ``done`` row counts only for the same kind of converter
+    (a local stand-in image does not stop a Gemini run) and only while its PNG exists; a
+    ``blocked`` row is final unless ``retry_blocked``; ``failed`` and unseen images are todo."""
+    todo, done, blocked = [], 0, 0
+    for name in sorted(names):
+        row = manifest.get(name)
+        if row is not None and is_local_row(row) == local:
+            if row.status == "done" and name in outputs:
+                done += 1
+                continue
+            if row.status == "blocked" and not retry_blocked:
+                blocked += 1
+                continue
+        todo.append(name)
+    capped = 0
+    if max_images is not None and len(todo) > max_images:
+        capped = len(todo) - max_images
+        todo = todo[:max_images]
+    return Plan(todo, done, blocked, capped)
+
+
+class ManifestWriter:
+    """Holds the manifest rows and rewrites the file atomically, at most every
+    ``min_interval_s`` (0: after every row) and on :meth:`flush`."""
+
+    def __init__(self, path: Path, rows: dict[str, ManifestRow], min_interval_s: float = 0.0):
+        self.path = path
+        self.rows = rows
+        self.min_interval_s = min_interval_s
+        self._last = 0.0
+        self._dirty = False
+
+    def record(self, row: ManifestRow) -> None:
+        self.rows[row.image_filename] = row
+        self._dirty = True
+        if time.monotonic() - self._last >= self.min_interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._dirty:
+            write_manifest(self.path, self.rows)
+            self._dirty = False
+            self._last = time.monotonic()
+
+
+def _list_night_images(night_dir: Path, summary: StepSummary) -> list[str]:
+    if not night_dir.is_dir():
+        raise FileNotFoundError(f"{night_dir} does not exist: run the extract step first "
+                                "(python -m data_prep.extract) or set paths.data_dir")
+    names = []
+    for path in sorted(night_dir.glob("*.png")):
+        if path.name.startswith("."):
+            continue
+        try:
+            parse_image_name(path.name, source=night_dir)
+        except GMNFormatError as exc:
+            summary.count("bad_name")
+            summary.add_failure(str(exc))
+            continue
+        names.append(path.name)
+    return names
+
+
+def _remove_stale(day_dir: Path, data_dir: Path) -> int:
+    removed = remove_stale_temporaries(day_dir)
+    for tmp in data_dir.glob(f".{MANIFEST}.*{TEMP_SUFFIX}"):
+        tmp.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _read_night(path: Path) -> tuple[bytes, Image.Image]:
+    data = path.read_bytes()
+    image = Image.open(path)
+    image.load()
+    return data, image
+
+
+def save_png(image: Image.Image, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+
+
+# --- converter=local -------------------------------------------------------------------------
+
+
+def _run_local(cfg: DictConfig, plan: Plan, night_dir: Path, day_dir: Path,
+               writer: ManifestWriter, summary: StepSummary) -> None:
+    params = params_from_config(cfg.converter)
+    params_hash = hashlib.sha256(repr(params).encode()).hexdigest()[:12]
+    for name in tqdm(plan.todo, desc="night_to_day (local)", unit="image"):
+        try:
+            _, night = _read_night(night_dir / name)
+        except (OSError, UnidentifiedImageError) as exc:
+            writer.record(ManifestRow(name, "failed", 0, False, False, LOCAL_MODEL, params_hash,
+                                      f"unreadable image: {exc}"))
+            summary.count("failed")
+            summary.add_failure(f"{night_dir / name}: unreadable image ({exc})")
+            continue
+        save_png(day_style(night, params), day_dir / name)
+        writer.record(ManifestRow(name, "done", 0, False, False, LOCAL_MODEL, params_hash, ""))
+        summary.count("done")
+
+
+# --- converter=gemini ------------------------------------------------------------------------
+
+
+def _dry_run(settings, plan: Plan, night_dir: Path, key_present: bool) -> None:
+    log.info("dry run: nothing is sent and nothing is written")
+    log.info("endpoint: %s, api_version: %s, API key in environment: %s",
+             settings.base_url or "SDK default", settings.api_version or "SDK default",
+             "yes" if key_present else "NO (set GEMINI_API_KEY or GOOGLE_API_KEY)")
+    log.info("image model %s, prompt: %s", settings.image_model, settings.prompts.day)
+    if settings.check_stars:
+        log.info("check model %s, prompt: %s", settings.check_model, settings.prompts.check)
+        log.info("correction (only when stars remain), prompt: %s", settings.prompts.correct)
+    for name in plan.todo:
+        path = night_dir / name
+        try:
+            with Image.open(path) as image:
+                shape = f"{image.size[0]}x{image.size[1]} {image.mode}"
+        except (OSError, UnidentifiedImageError) as exc:
+            shape = f"UNREADABLE ({exc})"
+        log.info("would send %s (%s, %d bytes)", name, shape, path.stat().st_size)
+    per_image = 2 if settings.check_stars else 1
+    log.info("would send %d images: at least %d requests, at %s requests/minute with %d in "
+             "flight", len(plan.todo), per_image * len(plan.todo), settings.rpm or "unlimited",
+             settings.concurrency)
+
+
+def _run_gemini(cfg: DictConfig, plan: Plan, night_dir: Path, day_dir: Path,
+                writer: ManifestWriter, summary: StepSummary) -> None:
+    from data_prep.converters.gemini import (
+        GeminiDayConverter,
+        api_key_from_env,
+        make_client,
+        redactor,
+        settings_from_config,
+    )
+    from data_prep.converters.rate_limit import RequestPacer
+
+    settings = settings_from_config(cfg.converter)
+    if cfg.converter.dry_run:
+        key_present = bool(os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY"))
+        _dry_run(settings, plan, night_dir, key_present)
+        summary.count("would_send", len(plan.todo))
+        return
+    if not plan.todo:
+        return
+    # httpx logs every request line at INFO; the per-image outcome is what a user needs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    api_key = api_key_from_env(os.environ)
+    redact = redactor(api_key)
+    client = make_client(api_key, settings)
+    stop = threading.Event()
+    pacer = RequestPacer(settings.rpm)
+    converter = GeminiDayConverter(client, settings, pacer, stop, redact)
+
+    def convert_one(name: str):
+        try:
+            data, night = _read_night(night_dir / name)
+        except (OSError, UnidentifiedImageError) as exc:
+            return None, f"unreadable image: {exc}"
+        conversion = converter.convert(data, night.size)
+        if conversion.status == "done":
+            save_png(conversion.image, day_dir / name)  # PNG before its manifest row
+        return conversion, ""
+
+    def row_for(name: str, status: str, requests: int, conversion, message: str) -> ManifestRow:
+        previous = writer.rows.get(name)
+        attempts = requests + (previous.attempts if previous is not None else 0)
+        return ManifestRow(name, status, attempts,
+                           bool(conversion and conversion.verified),
+                           bool(conversion and conversion.corrected),
+                           settings.image_model, settings.prompt_hash, redact(message))
+
+    fatal: str | None = None
+    pool = ThreadPoolExecutor(max_workers=settings.concurrency,
+                              thread_name_prefix="night_to_day")
+    pending: dict[Future, str] = {}
+    queue = list(reversed(plan.todo))
+    progress = tqdm(total=len(plan.todo), desc="night_to_day (gemini)", unit="image")
+    try:
+        # Submit only as many as can run, so a stop leaves the rest unsent and unqueued.
+        while queue or pending:
+            while queue and len(pending) < settings.concurrency and not stop.is_set():
+                name = queue.pop()
+                pending[pool.submit(convert_one, name)] = name
+            if not pending:
+                break
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                name = pending.pop(future)
+                progress.update(1)
+                conversion, unreadable = future.result()
+                if conversion is None:
+                    writer.record(row_for(name, "failed", 0, None, unreadable))
+                    summary.count("failed")
+                    summary.add_failure(f"{night_dir / name}: {unreadable}")
+                    continue
+                summary.count("requests", conversion.requests)
+                if conversion.status == "stopped":
+                    if conversion.requests:
+                        writer.record(row_for(name, "failed", conversion.requests, conversion,
+                                              conversion.message))
+                    summary.count("not_sent" if not conversion.requests else "failed")
+                    continue
+                writer.record(row_for(name, conversion.status, conversion.requests, conversion,
+                                      conversion.message))
+                summary.count(conversion.status)
+                if conversion.status == "failed":
+                    summary.add_failure(f"{name}: {redact(conversion.message)}")
+                elif conversion.status == "blocked":
+                    log.warning("%s blocked: %s", name, redact(conversion.message))
+                elif conversion.message:
+                    log.info("%s: %s", name, redact(conversion.message))
+                if conversion.fatal and fatal is None:
+                    fatal = redact(conversion.fatal)
+                    log.error("stopping: %s", fatal)
+                    stop.set()
+    except BaseException:
+        stop.set()  # interrupted: in-flight requests finish, nothing new is sent
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        progress.close()
+        writer.flush()
+    if fatal is not None:
+        if queue:
+            summary.count("not_sent", len(queue))
+        summary.add_failure(fatal)
+
+
+# --- the step --------------------------------------------------------------------------------
+
+
+def run(cfg: DictConfig) -> StepSummary:
+    started = time.monotonic()
+    summary = StepSummary(step="night_to_day")
+    converter = str(cfg.converter.name)
+    data_dir = Path(cfg.paths.data_dir)
+    night_dir, day_dir = data_dir / NIGHT_DIR, data_dir / DAY_DIR
+    manifest_path = data_dir / MANIFEST
+    if converter == "none":
+        log.info("converter=none: nothing converted; train on the night frames with "
+                 "data.image_dir=%s", night_dir)
+        summary.outputs["image_dir"] = str(night_dir)
+        return summary
+    if converter not in ("gemini", "local"):
+        raise ValueError(f"converter.name={converter!r}: expected gemini, local or none")
+
+    names = _list_night_images(night_dir, summary)
+    dry_run = bool(cfg.converter.get("dry_run", False))
+    if not dry_run:
+        removed = _remove_stale(day_dir, data_dir)
+        if removed:
+            log.info("removed %d temporary file(s) left by a killed run", removed)
+    manifest = read_manifest(manifest_path)
+    outputs = {p.name for p in day_dir.glob("*.png")} if day_dir.is_dir() else set()
+    max_images = cfg.converter.get("max_images")
+    plan = plan_work(names, manifest, local=(converter == "local"),
+                     retry_blocked=bool(cfg.converter.get("retry_blocked", False)),
+                     outputs=outputs, max_images=None if max_images is None else int(max_images))
+    summary.count("skipped_done", plan.skipped_done)
+    summary.count("skipped_blocked", plan.skipped_blocked)
+    if plan.capped:
+        summary.count("left_by_max_images", plan.capped)
+        log.info("converter.max_images=%s: %d image(s) left for a later run", max_images,
+                 plan.capped)
+
+    writer = ManifestWriter(manifest_path, dict(manifest),
+                            min_interval_s=0.0 if converter == "gemini" else 2.0)
+    if converter == "local":
+        if dry_run:
+            log.info("dry run: would day-style %d image(s) locally", len(plan.todo))
+            summary.count("would_convert", len(plan.todo))
+        else:
+            day_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                _run_local(cfg, plan, night_dir, day_dir, writer, summary)
+            finally:
+                writer.flush()
+    else:
+        if not dry_run:
+            day_dir.mkdir(parents=True, exist_ok=True)
+        _run_gemini(cfg, plan, night_dir, day_dir, writer, summary)
+    if not dry_run:
+        summary.outputs["converted_day"] = str(day_dir)
+        summary.outputs["manifest"] = str(manifest_path)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
+def main(cfg: DictConfig) -> None:
+    from data_prep.converters.gemini import MissingAPIKeyError
+
+    try:
+        summary = run(cfg)
+    except (MissingAPIKeyError, FileNotFoundError, ManifestError) as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+    summary.log(log)
+    sys.exit(summary.exit_code)
+
+
+if __name__ == "__main__":
+    main()
