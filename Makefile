@@ -20,3 +20,11 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The whole pipeline offline on a synthetic archive: data in demo_data/, runs in demo_outputs/.
+# Reruns resume (each step skips completed work); `make clean-demo` starts over.
+demo: $(STAMP)
+	$(BIN)/python -m gmn_weather.demo
+
+clean-demo:
+	rm -rf demo_data demo_outputs
