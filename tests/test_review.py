@@ -197,3 +197,24 @@ def test_command_line_round_trip(tmp_path):
     assert f"data.label_overrides={images / 'label_overrides.csv'}" in applied.stdout
     assert pd.read_csv(images / "label_overrides.csv").to_dict("records") == [
         {"image_filename": NAMES[2], "label": "remove"}]
+
+
+def test_overrides_are_applied_by_the_datamodule(tmp_path):
+    datamodule = pytest.importorskip("gmn_weather.datamodule")
+    images = _images(tmp_path / "imgs")
+    pd.DataFrame({"image_filename": NAMES, "label": ["clear", "clear", "cloudy", "cloudy"]}).to_csv(
+        tmp_path / "labels.csv", index=False)
+    review.run(_cfg("create", images, _predictions(tmp_path / "p.csv", images)))
+    # The model said NAMES[1] is cloudy; the person agrees with the training label instead
+    # for NAMES[0] (-> cloudy) and drops NAMES[3].
+    os.rename(images / f"{_stem(NAMES[0])}.clear.txt", images / f"{_stem(NAMES[0])}.cloudy.txt")
+    os.rename(images / f"{_stem(NAMES[3])}.cloudy.txt", images / f"{_stem(NAMES[3])}.remove.txt")
+    assert review.run(_cfg("apply", images)).ok
+
+    dm = datamodule.GMNDataModule(str(tmp_path / "labels.csv"), str(images), mode="final",
+                                  num_workers=0, label_overrides=str(images / "label_overrides.csv"))
+    dm.prepare_table()
+
+    labels = dict(zip(dm.table.image_filename, dm.table.label))
+    assert labels == {NAMES[0]: "cloudy", NAMES[1]: "clear", NAMES[2]: "cloudy"}
+    assert (dm.report.overridden, dm.report.removed_by_override) == (1, 1)
