@@ -1,0 +1,303 @@
+"""Fetch the files listed in ``download_manifest.csv`` into ``paths.data_dir``, resumably.
+
+Each of ``download.workers`` threads holds its own connection to the source. A file is
+written to ``<name>.part`` and, after a crash, kill or dropped connection, continued from the
+``.part`` file's size; when complete its size is checked against the server's, the server's
+mtime is copied onto it and it is renamed to its final name in one ``os.replace``. A file
+already present with the server's size and mtime is skipped. Dropped connections are retried
+with exponential backoff (tenacity) on a fresh connection. :func:`fetch_all` is the engine
+``data_prep.find`` uses for interval files too.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+from tenacity import (RetryCallState, Retrying, retry_if_exception, stop_after_attempt,
+                      wait_exponential)
+from tqdm import tqdm
+
+from data_prep.host_keys import HostKeyError
+from data_prep.source import (RemoteSource, SourceError, SourceFactory, UnsafeNameError,
+                              check_remote_name, is_retryable, resolve_inside, source_factory)
+from data_prep.summary import StepSummary
+
+log = logging.getLogger(__name__)
+
+PART_SUFFIX = ".part"
+MANIFEST_COLUMNS = ["station", "night", "kind", "remote_path", "local_path", "size", "mtime"]
+
+
+@dataclass(frozen=True)
+class DownloadJob:
+    remote_path: str
+    local_path: Path
+    size: int | None = None  # from the listing; None: ask the server
+    mtime: int | None = None
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    workers: int = 4
+    chunk_size: int = 1 << 20
+    retries: int = 5
+    backoff_s: float = 1.0
+    backoff_max_s: float = 30.0
+    max_bytes_per_s: float | None = None  # per worker; reads become sequential and paced
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    job: DownloadJob
+    status: str  # downloaded | skipped | missing | failed
+    bytes: int = 0
+    attempts: int = 1
+    error: str = ""
+
+
+class SizeMismatchError(RuntimeError):
+    """The file on disk does not have the size the server reported."""
+
+
+def settings_from_config(cfg: DictConfig) -> DownloadSettings:
+    limit = cfg.get("max_bytes_per_s")
+    return DownloadSettings(
+        workers=max(1, int(cfg.workers)), chunk_size=int(cfg.chunk_size), retries=int(cfg.retries),
+        backoff_s=float(cfg.backoff_s), backoff_max_s=float(cfg.backoff_max_s),
+        max_bytes_per_s=float(limit) if limit else None)
+
+
+def part_path(local_path: Path) -> Path:
+    return local_path.with_name(local_path.name + PART_SUFFIX)
+
+
+def is_complete(local_path: Path, size: int, mtime: int) -> bool:
+    """True when the final file exists with the server's size and (whole-second) mtime."""
+    try:
+        st = local_path.stat()
+    except FileNotFoundError:
+        return False
+    return st.st_size == size and int(st.st_mtime) == int(mtime)
+
+
+def fetch_file(source: RemoteSource, job: DownloadJob, settings: DownloadSettings,
+               progress: tqdm | None = None) -> tuple[str, int]:
+    """Fetch one file (or continue its ``.part``); return ``(status, bytes transferred)``."""
+    check_remote_name(job.local_path.name, job.remote_path)
+    if job.size is not None and job.mtime is not None and is_complete(job.local_path, job.size,
+                                                                      job.mtime):
+        return "skipped", 0
+    remote = source.open(job.remote_path)
+    try:
+        if is_complete(job.local_path, remote.size, remote.mtime):
+            return "skipped", 0
+        part = part_path(job.local_path)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        offset = part.stat().st_size if part.exists() else 0
+        if offset > remote.size:
+            log.warning("%s is larger than %s on the server: starting it again", part,
+                        job.remote_path)
+            offset = 0
+        transferred = 0
+        started = time.monotonic()
+        with open(part, "r+b" if offset else "wb") as out:
+            out.seek(offset)
+            out.truncate()
+            pipelined = settings.max_bytes_per_s is None
+            for data in remote.chunks(offset, settings.chunk_size, pipelined=pipelined):
+                out.write(data)
+                transferred += len(data)
+                if progress is not None:
+                    progress.update(len(data))
+                if not pipelined:
+                    out.flush()  # a paced download shows its progress on disk as it goes
+                    ahead = transferred / settings.max_bytes_per_s - (time.monotonic() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
+            out.flush()
+            os.fsync(out.fileno())
+        size = part.stat().st_size
+        if size != remote.size:
+            raise SizeMismatchError(f"{part}: {size} bytes on disk, the server reports "
+                                    f"{remote.size} for {job.remote_path}")
+        os.utime(part, (time.time(), remote.mtime))
+        os.replace(part, job.local_path)
+        return "downloaded", transferred
+    finally:
+        remote.close()
+
+
+class _Connections:
+    """One source connection per worker thread, reopened after a failure."""
+
+    def __init__(self, factory: SourceFactory):
+        self.factory = factory
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.opened: list[RemoteSource] = []
+
+    def get(self) -> RemoteSource:
+        source = getattr(self.local, "source", None)
+        if source is None:
+            source = self.factory()
+            self.local.source = source
+            with self.lock:
+                self.opened.append(source)
+        return source
+
+    def drop(self) -> None:
+        source = getattr(self.local, "source", None)
+        self.local.source = None
+        if source is not None:
+            source.close()
+
+    def close_all(self) -> None:
+        with self.lock:
+            for source in self.opened:
+                source.close()
+            self.opened.clear()
+
+
+def fetch_all(jobs: list[DownloadJob], factory: SourceFactory, settings: DownloadSettings,
+              description: str = "download") -> list[DownloadResult]:
+    """Fetch ``jobs`` with ``settings.workers`` connections; one result per job, in order.
+
+    A missing remote file is reported as ``missing``; unsafe names and size mismatches as
+    ``failed``, without retrying. A source that cannot be used at all (host key,
+    authentication, configuration) stops the run: the error is raised once all workers stop.
+    """
+    if not jobs:
+        return []
+    connections = _Connections(factory)
+    fatal: list[Exception] = []
+    known = [j.size for j in jobs]
+    total = sum(known) if all(s is not None for s in known) else None
+    progress = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                    desc=description, disable=None)
+
+    def before_retry(state: RetryCallState) -> None:
+        connections.drop()
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("%s: %s; reconnecting (attempt %d of %d)", state.args[0].remote_path,
+                    exc, state.attempt_number + 1, settings.retries + 1)
+
+    def attempt(job: DownloadJob) -> tuple[str, int]:
+        return fetch_file(connections.get(), job, settings, progress)
+
+    def run_job(job: DownloadJob) -> DownloadResult:
+        if fatal:
+            return DownloadResult(job, "failed", 0, 0, f"{job.remote_path}: not attempted")
+        retrying = Retrying(
+            retry=retry_if_exception(is_retryable),
+            stop=stop_after_attempt(settings.retries + 1),
+            wait=wait_exponential(multiplier=settings.backoff_s, max=settings.backoff_max_s),
+            before_sleep=before_retry, reraise=True)
+        try:
+            status, n = retrying(attempt, job)
+            return DownloadResult(job, status, n, retrying.statistics.get("attempt_number", 1))
+        except FileNotFoundError as exc:
+            return DownloadResult(job, "missing", 0, error=f"{job.remote_path}: {exc.strerror or exc}")
+        except (UnsafeNameError, SizeMismatchError) as exc:
+            return DownloadResult(job, "failed", 0, error=str(exc))
+        except (SourceError, HostKeyError) as exc:
+            fatal.append(exc)
+            return DownloadResult(job, "failed", 0, error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - every other error is reported per file
+            if not is_retryable(exc):
+                connections.drop()
+            attempts = retrying.statistics.get("attempt_number", 1)
+            return DownloadResult(job, "failed", 0, attempts,
+                                  f"{job.remote_path}: {type(exc).__name__}: {exc}")
+
+    try:
+        with ThreadPoolExecutor(max_workers=min(settings.workers, len(jobs)),
+                                thread_name_prefix="download") as pool:
+            results = list(pool.map(run_job, jobs))
+    finally:
+        connections.close_all()
+        progress.close()
+    if fatal:
+        raise fatal[0]
+    return results
+
+
+# --- manifest -------------------------------------------------------------------------------
+
+
+def read_manifest(path: Path, data_dir: Path) -> tuple[list[DownloadJob], list[str]]:
+    """Jobs from ``download_manifest.csv``; rows with unsafe local paths come back as errors."""
+    if not path.is_file():
+        raise FileNotFoundError(f"download manifest {path} not found: run `python -m data_prep.plan` "
+                                f"first, or set download.manifest")
+    jobs, errors = [], []
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"remote_path", "local_path"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected {MANIFEST_COLUMNS}")
+        for lineno, row in enumerate(reader, start=2):
+            where = f"{path}:{lineno}"
+            try:
+                local = resolve_inside(data_dir, row["local_path"], where)
+                check_remote_name(local.name, where)
+                size = int(row["size"]) if row.get("size") else None
+                mtime = int(row["mtime"]) if row.get("mtime") else None
+            except (UnsafeNameError, ValueError) as exc:
+                errors.append(str(exc))
+                continue
+            jobs.append(DownloadJob(row["remote_path"], local, size, mtime))
+    return jobs, errors
+
+
+def summarize(results: list[DownloadResult], summary: StepSummary, missing_is_failure: bool = True) -> None:
+    for result in results:
+        summary.count(result.status)
+        if result.attempts > 1:
+            summary.count("retries", result.attempts - 1)
+        if result.bytes:
+            summary.count("bytes", result.bytes)
+        if result.status == "failed" or (result.status == "missing" and missing_is_failure):
+            summary.add_failure(result.error or result.job.remote_path)
+
+
+def run(cfg: DictConfig) -> StepSummary:
+    started = time.monotonic()
+    summary = StepSummary("download")
+    data_dir = Path(str(cfg.paths.data_dir))
+    manifest = Path(str(cfg.download.manifest))
+    jobs, errors = read_manifest(manifest, data_dir)
+    for error in errors:
+        summary.count("failed")
+        summary.add_failure(error)
+    try:
+        results = fetch_all(jobs, source_factory(cfg.source), settings_from_config(cfg.download))
+    except (SourceError, HostKeyError) as exc:
+        summary.add_failure(str(exc))
+        results = []
+    summarize(results, summary)
+    for name in ("downloaded", "skipped", "failed"):
+        summary.counts.setdefault(name, 0)
+    summary.outputs["raw_data"] = str(data_dir / "raw_data")
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
+def main(cfg: DictConfig) -> None:
+    summary = run(cfg)
+    summary.log(log)
+    sys.exit(summary.exit_code)
+
+
+if __name__ == "__main__":
+    main()

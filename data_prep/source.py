@@ -1,0 +1,343 @@
+"""Where the GMN archive is read from: an SFTP server, or a local directory with the same layout.
+
+Both sources implement :class:`RemoteSource` (list a folder, stat a file, open a file for
+reading from an offset), so find / plan / download never know which one they talk to. The
+SFTP source uses paramiko with keys from ``source.key_file``, ssh-agent or ``~/.ssh``, host
+keys checked by :mod:`data_prep.host_keys`, a large channel window and pipelined reads. A
+source object is one connection: workers each open their own through :func:`source_factory`.
+Names that come back from the server are data: :func:`check_remote_name` rejects any that
+could step outside the folder they are written to.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import posixpath
+import socket
+import stat as stat_mod
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+import paramiko
+from omegaconf import DictConfig
+
+from data_prep.host_keys import HostKeyError, changed_host_key_message, configure_host_keys
+
+log = logging.getLogger(__name__)
+
+PASSPHRASE_ENV = "GMN_SSH_KEY_PASSPHRASE"
+# paramiko's fastest cipher on x86 (AES-GCM through OpenSSL), then its usual order.
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr",
+                     "aes192-ctr", "aes256-ctr")
+WINDOW_SIZE = 2**27  # 128 MiB: a loopback or long fat pipe never waits for window adjusts
+MAX_PACKET_SIZE = 2**15
+PREFETCH_REQUESTS = 256  # outstanding 32 KiB reads per file (8 MiB in flight)
+
+
+class SourceError(RuntimeError):
+    """A source cannot be used as configured; the message names the key or path at fault."""
+
+
+class SourceAuthError(SourceError):
+    """The server refused our credentials."""
+
+
+class UnsafeNameError(ValueError):
+    """A remote name that would step outside the folder it is written to."""
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    """One item of a remote folder listing (or a stat result)."""
+
+    name: str
+    size: int
+    mtime: int
+    is_dir: bool
+
+
+class RemoteFile(Protocol):
+    size: int
+    mtime: int
+
+    def chunks(self, offset: int, chunk_size: int, pipelined: bool = True) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class RemoteSource(Protocol):
+    """One connection to the archive. Paths are POSIX strings as the server spells them."""
+
+    description: str
+
+    def listdir(self, path: str) -> list[RemoteEntry]: ...
+
+    def stat(self, path: str) -> RemoteEntry: ...
+
+    def open(self, path: str) -> RemoteFile: ...
+
+    def close(self) -> None: ...
+
+
+SourceFactory = Callable[[], RemoteSource]
+
+
+# --- names ----------------------------------------------------------------------------------
+
+
+def check_remote_name(name: str, where: str = "") -> str:
+    """Return ``name`` if it is a plain file or folder name, else raise :class:`UnsafeNameError`.
+
+    Rejects empty names, ``.``, ``..``, and names holding ``/``, ``\\`` or NUL: written to
+    disk, they could land outside the folder they belong to.
+    """
+    bad = (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name)
+    if bad:
+        in_where = f" in {where}" if where else ""
+        raise UnsafeNameError(
+            f"rejected remote name {name!r}{in_where}: names with a path separator or '..' "
+            f"could be written outside paths.data_dir")
+    return name
+
+
+def resolve_inside(base: Path, relative: str, where: str = "") -> Path:
+    """Join a relative local path from a manifest onto ``base``, refusing to leave ``base``."""
+    parts = relative.replace("\\", "/").split("/")
+    if not relative or os.path.isabs(relative) or relative.startswith(("/", "\\")) or any(
+            p in ("..", "") for p in parts):
+        in_where = f" in {where}" if where else ""
+        raise UnsafeNameError(f"rejected local path {relative!r}{in_where}: it must be relative to "
+                              f"paths.data_dir without '..' or empty parts")
+    return base.joinpath(*parts)
+
+
+# --- local directory ------------------------------------------------------------------------
+
+
+class LocalFile:
+    def __init__(self, path: Path):
+        self._fh = open(path, "rb")
+        st = os.fstat(self._fh.fileno())
+        self.size, self.mtime = st.st_size, int(st.st_mtime)
+
+    def chunks(self, offset: int, chunk_size: int, pipelined: bool = True) -> Iterator[bytes]:
+        self._fh.seek(offset)
+        while data := self._fh.read(chunk_size):
+            yield data
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class LocalSource:
+    """The server layout in a local directory; relative paths are relative to ``root``."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise SourceError(f"source.root {str(self.root)!r} is not a directory: point it at "
+                              f"the folder that holds the archive layout (e.g. contrails/CA/...)")
+        self.description = f"local:{self.root}"
+
+    def _path(self, path: str) -> Path:
+        return self.root / path if not os.path.isabs(path) else Path(path)
+
+    def listdir(self, path: str) -> list[RemoteEntry]:
+        entries = []
+        with os.scandir(self._path(path)) as it:
+            for item in it:
+                st = item.stat()
+                entries.append(RemoteEntry(item.name, st.st_size, int(st.st_mtime), item.is_dir()))
+        return sorted(entries, key=lambda e: e.name)
+
+    def stat(self, path: str) -> RemoteEntry:
+        p = self._path(path)
+        st = p.stat()
+        return RemoteEntry(p.name, st.st_size, int(st.st_mtime), stat_mod.S_ISDIR(st.st_mode))
+
+    def open(self, path: str) -> LocalFile:
+        return LocalFile(self._path(path))
+
+    def close(self) -> None:
+        pass
+
+
+# --- SFTP -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SftpSettings:
+    host: str
+    port: int = 22
+    username: str | None = None
+    key_file: Path | None = None
+    known_hosts: Path | None = None
+    allow_agent: bool = True
+    accept_new_host_key: bool = False
+    timeout_s: float = 30.0
+    passphrase_env: str = PASSPHRASE_ENV
+
+    @property
+    def target(self) -> str:
+        user = f"{self.username}@" if self.username else ""
+        return f"{user}{self.host}:{self.port}"
+
+
+class SftpFile:
+    def __init__(self, handle: paramiko.SFTPFile):
+        self._fh = handle
+        st = handle.stat()
+        self.size, self.mtime = int(st.st_size or 0), int(st.st_mtime or 0)
+
+    def chunks(self, offset: int, chunk_size: int, pipelined: bool = True) -> Iterator[bytes]:
+        self._fh.seek(offset)
+        if pipelined and offset < self.size:
+            # Queue read requests for the rest of the file so the server streams it back-to-back.
+            self._fh.prefetch(self.size, PREFETCH_REQUESTS)
+        while data := self._fh.read(chunk_size):
+            yield data
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _transport_factory(sock, **kwargs) -> paramiko.Transport:
+    transport = paramiko.Transport(sock, default_window_size=WINDOW_SIZE,
+                                   default_max_packet_size=MAX_PACKET_SIZE, **kwargs)
+    options = transport.get_security_options()
+    offered = [c for c in PREFERRED_CIPHERS if c in options.ciphers]
+    options.ciphers = tuple(offered + [c for c in options.ciphers if c not in offered])
+    return transport
+
+
+class SftpSource:
+    """One SSH connection with an SFTP session on it."""
+
+    def __init__(self, settings: SftpSettings, host_key_lock: threading.Lock | None = None):
+        self.settings = settings
+        self.description = f"sftp://{settings.target}"
+        self._client = paramiko.SSHClient()
+        configure_host_keys(self._client, settings.host, settings.port, settings.known_hosts,
+                            settings.accept_new_host_key, host_key_lock or threading.Lock())
+        self._connect()
+        self._sftp = paramiko.SFTPClient.from_transport(
+            self._client.get_transport(), window_size=WINDOW_SIZE, max_packet_size=MAX_PACKET_SIZE)
+
+    def _connect(self) -> None:
+        s = self.settings
+        key_file = None
+        if s.key_file is not None:
+            key_file = s.key_file.expanduser()
+            if not key_file.is_file():
+                raise SourceError(f"source.key_file {str(key_file)!r} does not exist")
+        passphrase = os.environ.get(s.passphrase_env) or None
+        key_desc = f"key file {key_file}" if key_file else "no key file"
+        try:
+            self._client.connect(
+                s.host, port=s.port, username=s.username,
+                key_filename=str(key_file) if key_file else None, passphrase=passphrase,
+                allow_agent=s.allow_agent, look_for_keys=True, timeout=s.timeout_s,
+                banner_timeout=s.timeout_s, auth_timeout=s.timeout_s,
+                transport_factory=_transport_factory)
+        except paramiko.BadHostKeyException as exc:
+            self._client.close()
+            raise HostKeyError(changed_host_key_message(s.host, s.port, exc, s.known_hosts)) from None
+        except paramiko.PasswordRequiredException:
+            self._client.close()
+            raise SourceAuthError(
+                f"{key_desc} is encrypted: put its passphrase in the environment variable "
+                f"{s.passphrase_env} (it is never read from config files)") from None
+        except paramiko.AuthenticationException:
+            self._client.close()
+            agent = "ssh-agent, " if s.allow_agent else ""
+            raise SourceAuthError(
+                f"authentication failed for {s.target} with {key_desc} "
+                f"(also tried {agent}~/.ssh keys): check source.username and source.key_file, "
+                f"and that the public key is in the server's authorized_keys") from None
+        except HostKeyError:
+            self._client.close()
+            raise
+        except (paramiko.SSHException, OSError) as exc:
+            self._client.close()
+            if isinstance(exc, paramiko.SSHException) and "not a valid" in str(exc):
+                raise SourceAuthError(f"{key_desc} cannot be read as an SSH private key") from None
+            raise ConnectionError(f"cannot connect to {s.target}: {exc}") from exc
+
+    def listdir(self, path: str) -> list[RemoteEntry]:
+        entries = [
+            RemoteEntry(a.filename, int(a.st_size or 0), int(a.st_mtime or 0),
+                        stat_mod.S_ISDIR(a.st_mode or 0))
+            for a in self._sftp.listdir_attr(path)
+        ]
+        return sorted(entries, key=lambda e: e.name)
+
+    def stat(self, path: str) -> RemoteEntry:
+        a = self._sftp.stat(path)
+        return RemoteEntry(posixpath.basename(path), int(a.st_size or 0), int(a.st_mtime or 0),
+                           stat_mod.S_ISDIR(a.st_mode or 0))
+
+    def open(self, path: str) -> SftpFile:
+        return SftpFile(self._sftp.open(path, "rb"))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+# --- configuration --------------------------------------------------------------------------
+
+
+def sftp_settings(cfg: DictConfig) -> SftpSettings:
+    if not cfg.get("host"):
+        raise SourceError("source.host is not set: give the SFTP server, e.g. source.host=gmn.uwo.ca")
+    return SftpSettings(
+        host=str(cfg.host),
+        port=int(cfg.get("port") or 22),
+        username=cfg.get("username") or None,
+        key_file=Path(str(cfg.key_file)) if cfg.get("key_file") else None,
+        known_hosts=Path(str(cfg.known_hosts)).expanduser() if cfg.get("known_hosts") else None,
+        allow_agent=bool(cfg.get("allow_agent", True)),
+        accept_new_host_key=bool(cfg.get("accept_new_host_key", False)),
+        timeout_s=float(cfg.get("timeout_s") or 30),
+        passphrase_env=str(cfg.get("passphrase_env") or PASSPHRASE_ENV),
+    )
+
+
+def source_factory(cfg: DictConfig) -> SourceFactory:
+    """A callable that opens a new connection to the configured source (``cfg`` is ``cfg.source``)."""
+    kind = cfg.get("kind")
+    if kind == "local":
+        root = Path(str(cfg.root))
+        return lambda: LocalSource(root)
+    if kind == "sftp":
+        settings = sftp_settings(cfg)
+        lock = threading.Lock()
+        return lambda: SftpSource(settings, lock)
+    raise SourceError(f"source.kind {kind!r} is not one of: sftp, local (pick with source=sftp)")
+
+
+def station_roots(cfg: DictConfig) -> tuple[str, str]:
+    """``(video_root, flux_root)`` as configured."""
+    return str(cfg.video_root), str(cfg.flux_root)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Errors that a reconnect and retry cannot fix."""
+    if isinstance(exc, (SourceError, HostKeyError, UnsafeNameError, paramiko.AuthenticationException,
+                        paramiko.BadHostKeyException)):
+        return True
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.EACCES, errno.EPERM,
+                                                  errno.EISDIR, errno.ENOTDIR, errno.ENOSPC):
+        return True
+    return False
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Dropped or refused connections and timeouts: reconnect and try again."""
+    if is_permanent(exc):
+        return False
+    return isinstance(exc, (paramiko.SSHException, EOFError, ConnectionError, socket.timeout,
+                            TimeoutError, OSError))
