@@ -11,9 +11,10 @@ of an interval edge; (c) the daytime rule, ``total`` frames spread over all dayt
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Iterable, Sequence, TypeVar
+from typing import TypeVar
 
 from data_prep.gmn import ImageName, format_image_name, frame_time_at, night_of
 from data_prep.labelling import CLEAR, Interval, classify_time

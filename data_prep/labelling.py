@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import PurePath
-from typing import Iterable, Mapping, Sequence
 
 from data_prep.gmn import (
     STATION_PATTERN,

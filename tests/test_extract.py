@@ -5,16 +5,16 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures_video import prep_config, read_frame, remux_faststart, write_index_timelapse
 from PIL import Image
 
 from data_prep import extract, label
-from data_prep.gmn import format_interval_file, format_image_name, parse_image_name
-from fixtures_video import prep_config, read_frame, remux_faststart, write_index_timelapse
+from data_prep.gmn import format_image_name, format_interval_file, parse_image_name
 
 UTC = timezone.utc
 MIDNIGHT_START = datetime(2025, 11, 6, 23, 50, 0, tzinfo=UTC)  # 300 frames reach 00:15
@@ -114,7 +114,7 @@ def test_sampling_rule_balances_by_intervals_and_labels_agree(tmp_path, two_stat
     assert rows[0] == "image_filename,label,station,night,timestamp,edge_distance_s"
     by_station = {}
     for row in rows[1:]:
-        name, lab, station, night, _ts, edge = row.split(",")
+        _name, lab, station, night, _ts, edge = row.split(",")
         assert night == "20251106"
         by_station.setdefault(station, []).append((lab, float(edge)))
     assert sorted(lab for lab, _ in by_station["CAWEC2"]) == ["clear"] * 4 + ["cloudy"] * 4
@@ -123,7 +123,7 @@ def test_sampling_rule_balances_by_intervals_and_labels_agree(tmp_path, two_stat
 
 
 def test_night_without_interval_file_is_reported_and_skipped(tmp_path, two_stations):
-    raw, maps = two_stations
+    raw, _maps = two_stations
     data = setup_data_dir(tmp_path, raw)
     (data / "flux_time_intervals").mkdir()
     summary = extract.run(prep_config(data, extract__per_night=3))
@@ -157,7 +157,7 @@ def test_day_kind_spreads_total_over_daytime_videos_in_color(tmp_path):
 def test_bad_inputs_are_named_others_still_processed(tmp_path):
     raw = tmp_path / "raw_data"
     start = datetime(2025, 11, 6, 22, 0, tzinfo=UTC)
-    good, good_times = write_index_timelapse(raw, "CAWEC2", start, 60, tag=1)
+    _good, good_times = write_index_timelapse(raw, "CAWEC2", start, 60, tag=1)
     # Mismatched map: 50 entries for 60 frames.
     short, _ = write_index_timelapse(raw, "US0001", start, 60, tag=2, map_frames=50)
     # Malformed JSON map.
@@ -211,7 +211,7 @@ def test_command_line_reports_a_mismatched_map_and_exits_non_zero(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "data_prep.extract", f"paths.data_dir={tmp_path}",
          f"extract.target_lists=[{listed}]", "extract.workers=2"],
-        capture_output=True, text=True, env=env, timeout=120,
+        check=False, capture_output=True, text=True, env=env, timeout=120,
         cwd=Path(__file__).resolve().parents[1])
     output = result.stdout + result.stderr
     assert result.returncode == 1, output

@@ -4,9 +4,9 @@ file gives only frames decoded from complete data, an unreadable one names the f
 from datetime import datetime, timezone
 
 import pytest
+from fixtures_video import read_frame, remux_faststart, write_index_timelapse
 
 from data_prep.frame_decode import VideoReadError, index_video, plan_decode, read_frames
-from fixtures_video import read_frame, remux_faststart, write_index_timelapse
 
 START = datetime(2025, 11, 6, 22, 0, tzinfo=timezone.utc)
 
@@ -59,7 +59,7 @@ def test_truncated_video_yields_only_complete_frames(gop30_video, tmp_path):
     index = index_video(cut)
     assert index.truncated and index.frame_count == 300
     assert 0 < len(index.readable_frames) < 300
-    got, done, problems = decode(index, range(300))
+    got, done, _problems = decode(index, range(300))
     assert got == {i: (5, i) for i in done}
     assert done and max(done) < 300 and len(done) <= len(index.readable_frames)
 

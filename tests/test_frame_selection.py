@@ -63,7 +63,7 @@ def test_frames_group_by_station_night_across_midnight():
 
 def test_sample_night_balanced_and_away_from_edges():
     frames = frames_by_station_night([video("CAWEC2", 720)])  # one hour at 5 s
-    (key, refs), = frames.items()
+    (_key, refs), = frames.items()
     clear = ((START + timedelta(minutes=10), START + timedelta(minutes=20)),)
     chosen = sample_night(refs, 10, clear, balance=True, edge_margin_s=60)
     results = [classify_time(f.timestamp, clear) for f in chosen]
@@ -74,7 +74,7 @@ def test_sample_night_balanced_and_away_from_edges():
 
 
 def test_sample_night_fills_up_when_one_kind_is_short():
-    (key, refs), = frames_by_station_night([video("CAWEC2", 100)]).items()
+    (_key, refs), = frames_by_station_night([video("CAWEC2", 100)]).items()
     clear = ((START + timedelta(seconds=100), START + timedelta(seconds=110)),)  # frames 20-22
     chosen = sample_night(refs, 10, clear, balance=True, edge_margin_s=0)
     labels = [classify_time(f.timestamp, clear).label for f in chosen]
@@ -82,7 +82,7 @@ def test_sample_night_fills_up_when_one_kind_is_short():
 
 
 def test_sample_night_all_cloudy_and_without_intervals():
-    (key, refs), = frames_by_station_night([video("CAWEC2", 100)]).items()
+    (_key, refs), = frames_by_station_night([video("CAWEC2", 100)]).items()
     assert len(sample_night(refs, 8, (), balance=True, edge_margin_s=600)) == 8
     assert [f.index for f in sample_night(refs, 4, None, balance=True, edge_margin_s=600)] == [
         12, 37, 62, 87]
