@@ -188,11 +188,10 @@ def _dry_run(settings, plan: Plan, night_dir: Path, key_present: bool) -> None:
              settings.concurrency)
 
 
-def _run_gemini(cfg: DictConfig, plan: Plan, night_dir: Path, day_dir: Path,
-                writer: ManifestWriter, summary: StepSummary) -> None:
+def _run_gemini(cfg: DictConfig, api_key: str | None, plan: Plan, night_dir: Path,
+                day_dir: Path, writer: ManifestWriter, summary: StepSummary) -> None:
     from data_prep.converters.gemini import (
         GeminiDayConverter,
-        api_key_from_env,
         make_client,
         redactor,
         settings_from_config,
@@ -209,7 +208,7 @@ def _run_gemini(cfg: DictConfig, plan: Plan, night_dir: Path, day_dir: Path,
         return
     # httpx logs every request line at INFO; the per-image outcome is what a user needs.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    api_key = api_key_from_env(os.environ)
+    assert api_key is not None, "run() reads the key before anything is written"
     redact = redactor(api_key)
     client = make_client(api_key, settings)
     stop = threading.Event()
@@ -309,8 +308,12 @@ def run(cfg: DictConfig) -> StepSummary:
     if converter not in ("gemini", "local"):
         raise ValueError(f"converter.name={converter!r}: expected gemini, local or none")
 
-    names = _list_night_images(night_dir, summary)
     dry_run = bool(cfg.converter.get("dry_run", False))
+    api_key = None
+    if converter == "gemini" and not dry_run:
+        from data_prep.converters.gemini import api_key_from_env
+        api_key = api_key_from_env(os.environ)  # before anything is touched
+    names = _list_night_images(night_dir, summary)
     if not dry_run:
         removed = _remove_stale(day_dir, data_dir)
         if removed:
@@ -343,7 +346,7 @@ def run(cfg: DictConfig) -> StepSummary:
     else:
         if not dry_run:
             day_dir.mkdir(parents=True, exist_ok=True)
-        _run_gemini(cfg, plan, night_dir, day_dir, writer, summary)
+        _run_gemini(cfg, api_key, plan, night_dir, day_dir, writer, summary)
     if not dry_run:
         summary.outputs["converted_day"] = str(day_dir)
         summary.outputs["manifest"] = str(manifest_path)

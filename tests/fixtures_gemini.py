@@ -88,6 +88,12 @@ def _png(color: tuple[int, int, int], size: tuple[int, int]) -> bytes:
     return buf.getvalue()
 
 
+def _b64decode(text: str) -> bytes:
+    # The REST API takes standard and URL-safe base64, padded or not (the SDK sends URL-safe).
+    text = text.replace("-", "+").replace("_", "/")
+    return base64.b64decode(text + "=" * (-len(text) % 4))
+
+
 def _inline(part: dict) -> dict | None:
     return part.get("inlineData") or part.get("inline_data")
 
@@ -102,6 +108,8 @@ class GeminiStandIn:
         self.image_delay_s = image_delay_s
         self.check_model = check_model
         self.requests: list[RecordedRequest] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._counts: dict[tuple[int | None, str], int] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -153,9 +161,20 @@ class GeminiStandIn:
     def reset_log(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.max_in_flight = 0
 
     # --- the server ----------------------------------------------------------------------
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._handle_request(handler)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _handle_request(self, handler: BaseHTTPRequestHandler) -> None:
         url = urlparse(handler.path)
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
@@ -206,7 +225,7 @@ class GeminiStandIn:
                 if inline:
                     mime = inline.get("mimeType") or inline.get("mime_type")
                     assert mime and mime.startswith("image/"), f"bad inline mime type {mime}"
-                    image = Image.open(io.BytesIO(base64.b64decode(inline["data"])))
+                    image = Image.open(io.BytesIO(_b64decode(inline["data"])))
                     image.load()
                 elif "text" in part:
                     prompt += part["text"]
@@ -290,3 +309,44 @@ def _image_response(images: list[bytes], model: str) -> dict:
                             "finishReason": "STOP", "index": 0}],
             "usageMetadata": {"promptTokenCount": 300, "totalTokenCount": 1590},
             "modelVersion": model}
+
+
+# --- config and helpers for the night-to-day tests ---------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def prep_overrides() -> list[str]:
+    """Overrides every composed prep config in these tests needs."""
+    # TEMPORARY while conf/synthetic is being written by its owner: a stub group elsewhere.
+    if not (REPO / "conf" / "synthetic").is_dir():
+        stub = Path("/tmp/gmn_weather_stub_conf/synthetic")
+        stub.mkdir(parents=True, exist_ok=True)
+        (stub / "default.yaml").touch()
+        return [f"hydra.searchpath=[file://{stub.parent}]"]
+    return []
+
+
+def prep_config(overrides: list[str]):
+    """The real conf/prep.yaml composed in-process, as `python -m data_prep.night_to_day`."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(config_name="prep", overrides=prep_overrides() + overrides)
+
+
+def gemini_overrides(data_dir: Path, stand_in: GeminiStandIn, **extra) -> list[str]:
+    """converter=gemini against the stand-in, with test-speed backoff."""
+    settings = {"converter.base_url": stand_in.base_url, "converter.rpm": "null",
+                "converter.concurrency": 4, "converter.backoff_initial_s": 0.05,
+                "converter.backoff_max_s": 0.2, "converter.request_timeout_s": 20,
+                "converter.max_no_image_retries": 2}
+    settings.update({f"converter.{k}": v for k, v in extra.items()})
+    return ["converter=gemini", f"paths.data_dir={data_dir}"] + [
+        f"{k}={v}" for k, v in settings.items()]
+
+
+def files_containing(root: Path, secret: str) -> list[Path]:
+    """Every file under ``root`` whose bytes contain ``secret``."""
+    needle = secret.encode()
+    return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]

@@ -15,6 +15,7 @@ whole run instead of failing every image in turn. The interpretation of response
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import logging
 import random
@@ -23,7 +24,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from google import genai
 from google.genai import errors, types
 from PIL import Image, UnidentifiedImageError
@@ -44,6 +44,21 @@ BLOCKING_FINISH_REASONS = frozenset({
     "SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "RECITATION", "IMAGE_SAFETY",
     "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR",
 })
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    # The SDK sends with httpx or its fork httpx2, whichever is installed; their timeouts and
+    # dropped connections are distinct classes.
+    classes = []
+    for module_name in ("httpx", "httpx2"):
+        try:
+            classes.append(importlib.import_module(module_name).TransportError)
+        except ImportError:
+            continue
+    return tuple(classes)
+
+
+TRANSPORT_ERRORS = _transport_errors()
 
 
 class MissingAPIKeyError(RuntimeError):
@@ -306,7 +321,7 @@ class GeminiDayConverter:
                         delay = server_wait + self._rng.uniform(0.0, 0.1 * max(server_wait, 0.1))
                 else:
                     delay = self._jitter(attempt)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
+            except TRANSPORT_ERRORS as exc:
                 failure = f"{what}: {type(exc).__name__}: {self.redact(str(exc))}"
                 if attempt == s.max_attempts:
                     raise RequestFailed(f"{failure} (after {attempt} attempts)") from None
