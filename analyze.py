@@ -1,0 +1,26 @@
+"""Pool an experiment's out-of-fold predictions: see `python analyze.py --help`."""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from gmn_weather.config import register_resolvers
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="analyze")
+def main(cfg: DictConfig) -> None:
+    from gmn_weather.pooling import PoolingError, pool_folds
+
+    try:
+        result = pool_folds(f"{cfg.paths.output_root}/{cfg.name}", **cfg.analyze)
+    except PoolingError as exc:
+        print(f"analyze: {exc}", file=sys.stderr)
+        sys.exit(1)
+    print(result.report())
+
+
+if __name__ == "__main__":
+    main()

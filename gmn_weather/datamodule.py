@@ -1,0 +1,147 @@
+"""Lightning DataModule: labelled images, grouped folds, train/validation loaders.
+
+``mode="fold"`` trains on every fold but ``fold`` and validates on ``fold``; ``mode="final"``
+trains on all labelled images and has no validation set. The table work (validation,
+overrides, grouping, splits.csv) happens in :meth:`GMNDataModule.prepare_table` through
+:mod:`gmn_weather.labels` and :mod:`gmn_weather.splits`; an image that cannot be decoded
+stops training with its name, never replaced by a blank one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from gmn_weather.labels import load_labelled_images
+from gmn_weather.splits import check_folds, load_or_create_splits
+from gmn_weather.transforms_factory import (
+    eval_transform,
+    load_rgb,
+    preprocessing_spec,
+    train_transform,
+)
+
+log = logging.getLogger(__name__)
+
+
+class LabelledImages(Dataset):
+    """``(image tensor, target 1.0=clear, row index)`` for the rows of a table."""
+
+    def __init__(self, table: pd.DataFrame, image_dir: str | Path, transform):
+        self.names = list(table["image_filename"])
+        self.targets = [1.0 if label == "clear" else 0.0 for label in table["label"]]
+        self.image_dir = Path(image_dir)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index: int):
+        path = self.image_dir / self.names[index]
+        try:
+            image = load_rgb(path)
+        except OSError as exc:
+            raise OSError(f"cannot read training image {path}: {exc}; fix or remove it from "
+                          "the labels file") from exc
+        return self.transform(image), torch.tensor(self.targets[index]), index
+
+
+class GMNDataModule(pl.LightningDataModule):
+    def __init__(
+        self,
+        labels_csv: str,
+        image_dir: str,
+        n_folds: int = 3,
+        split_seed: int = 42,
+        image_size: tuple[int, int] = (216, 384),
+        batch_size: int = 32,
+        num_workers: int = 4,
+        min_edge_distance_s: float | None = None,
+        label_overrides: str | None = None,
+        augmentation: Mapping[str, Any] | None = None,
+        mode: str = "fold",
+        fold: int = 0,
+        splits_csv: str | None = None,
+    ):
+        super().__init__()
+        if mode not in ("fold", "final"):
+            raise ValueError(f"mode={mode!r}: expected 'fold' or 'final'")
+        if mode == "fold" and not 0 <= int(fold) < int(n_folds):
+            raise ValueError(f"fold={fold} is outside 0..{int(n_folds) - 1} (data.n_folds={n_folds})")
+        if mode == "fold" and splits_csv is None:
+            raise ValueError("mode=fold needs splits_csv (the experiment's splits.csv)")
+        self.labels_csv, self.image_dir = Path(labels_csv), Path(image_dir)
+        self.n_folds, self.split_seed, self.fold = int(n_folds), int(split_seed), int(fold)
+        self.image_size = list(image_size)
+        self.batch_size, self.num_workers = int(batch_size), int(num_workers)
+        self.min_edge_distance_s = min_edge_distance_s
+        self.label_overrides = label_overrides
+        self.augmentation = dict(augmentation or {"eval": {"resize": self.image_size}})
+        self.mode = mode
+        self.splits_csv = None if splits_csv is None else Path(splits_csv)
+        self.table: pd.DataFrame | None = None
+        self.splits: pd.DataFrame | None = None
+        self.train_table: pd.DataFrame | None = None
+        self.val_table: pd.DataFrame | None = None
+        self.report = None
+        self.fold_warnings: list[str] = []
+
+    @property
+    def preprocessing(self) -> dict:
+        return preprocessing_spec(self.augmentation)
+
+    def prepare_table(self) -> None:
+        """Load labels, make or check splits, and cut this job's train/validation tables."""
+        if self.table is not None:
+            return
+        table, self.report = load_labelled_images(
+            self.labels_csv, self.image_dir, self.min_edge_distance_s, self.label_overrides)
+        self.report.log(log, self.labels_csv, self.image_dir)
+        self.table = table
+        if self.mode == "final":
+            if table["label"].nunique() < 2:
+                raise ValueError(f"every image in {self.labels_csv} is labelled "
+                                 f"{table['label'].iloc[0]!r}; a classifier needs both classes")
+            self.train_table, self.val_table = table, table.iloc[0:0]
+            return
+        self.splits = load_or_create_splits(self.splits_csv, table, self.n_folds, self.split_seed)
+        self.fold_warnings = check_folds(self.splits)
+        for warning in self.fold_warnings:
+            log.warning("splits: %s", warning)
+        fold_of = self.splits.set_index("image_filename")["fold"]
+        in_val = table["image_filename"].map(fold_of) == self.fold
+        self.train_table = table[~in_val].reset_index(drop=True)
+        self.val_table = table[in_val].reset_index(drop=True).assign(fold=self.fold)
+        log.info("fold %d: %d training images, %d validation images (%d groups held out)",
+                 self.fold, len(self.train_table), len(self.val_table),
+                 self.val_table["group"].nunique())
+
+    def setup(self, stage: str | None = None) -> None:
+        self.prepare_table()
+
+    def _loader(self, table: pd.DataFrame, transform, shuffle: bool) -> DataLoader:
+        # Shuffling draws from torch's global generator, which seed_everything(seed) fixes.
+        return DataLoader(
+            LabelledImages(table, self.image_dir, transform),
+            batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_table, train_transform(self.augmentation), shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_table, eval_transform(self.preprocessing), shuffle=False)
+
+    def oof_dataloader(self) -> DataLoader:
+        """The validation images with a plain loader (no persistent workers) for OOF output."""
+        return DataLoader(LabelledImages(self.val_table, self.image_dir,
+                                         eval_transform(self.preprocessing)),
+                          batch_size=self.batch_size, shuffle=False, num_workers=0)

@@ -1,0 +1,126 @@
+"""The final model's self-describing export and the loader every inference path uses.
+
+``final/`` holds ``model.ckpt`` (state dict plus plain hyperparameters, loadable with
+:func:`gmn_weather.model.load_classifier_checkpoint` or Lightning) and ``model.json``, which
+says everything needed to use the weights without this project's config: backbone, input
+size, resize rule, normalisation, channels, what the output means, and the decision
+threshold (from the experiment's ``operating_point.json`` when it belongs to the same
+configuration, else 0.5 and a note saying so).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from gmn_weather.atomic import atomic_path, write_json
+from gmn_weather.model import SkyClassifier, load_classifier_checkpoint
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMAT = "gmn-weather-classifier/1"
+MODEL_JSON = "model.json"
+MODEL_CKPT = "model.ckpt"
+DEFAULT_THRESHOLD = 0.5
+OUTPUT_MEANING = ("one logit; prob_clear = sigmoid(logit) is the probability that the sky is "
+                  "clear; prediction is 'clear' when prob_clear >= threshold, else 'cloudy'")
+
+
+def threshold_from_operating_point(experiment_dir: Path, fingerprint: str) -> tuple[float, str, dict | None]:
+    """(threshold, where it came from, the operating point) for an export."""
+    path = experiment_dir / "operating_point.json"
+    if not path.is_file():
+        return DEFAULT_THRESHOLD, (f"default {DEFAULT_THRESHOLD}: no operating_point.json in "
+                                   f"{experiment_dir} (run the folds and analyze.py first)"), None
+    point = json.loads(path.read_text())
+    if point.get("fingerprint") != fingerprint:
+        return DEFAULT_THRESHOLD, (f"default {DEFAULT_THRESHOLD}: {path} comes from a different "
+                                   "training configuration than this final model"), None
+    source = f"{path} ({point.get('rule')})"
+    if point.get("optimistic"):
+        source += "; OPTIMISTIC: chosen from best-epoch OOF predictions"
+    return float(point["threshold"]), source, point
+
+
+def save_checkpoint(path: Path, model: SkyClassifier) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": model.state_dict(),
+                    "hyper_parameters": dict(model.hparams),
+                    "pytorch-lightning_version": pl.__version__}, tmp)
+
+
+def export_final(final_dir: str | Path, model: SkyClassifier, experiment_dir: str | Path,
+                 fingerprint: str, trained_on: dict, experiment: str) -> dict:
+    """Write ``final/model.ckpt`` and ``final/model.json``; return the model card."""
+    final_dir, experiment_dir = Path(final_dir), Path(experiment_dir)
+    threshold, source, point = threshold_from_operating_point(experiment_dir, fingerprint)
+    if point is None:
+        log.warning("final model: threshold %s", source)
+    save_checkpoint(final_dir / MODEL_CKPT, model)
+    hp = model.hparams
+    card = {
+        "format": EXPORT_FORMAT,
+        "weights": MODEL_CKPT,
+        "backbone": hp["backbone"],
+        "framework": "timm.create_model(backbone, num_classes=1); state_dict keys prefixed 'net.'",
+        "input": dict(hp["preprocessing"] or {}),
+        "output": OUTPUT_MEANING,
+        "classes": {"positive": "clear", "negative": "cloudy"},
+        "threshold": threshold,
+        "threshold_source": source,
+        "operating_point": point,
+        "trained_on": trained_on,
+        "experiment": experiment,
+        "fingerprint": fingerprint,
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    write_json(final_dir / MODEL_JSON, card)
+    log.info("final model: wrote %s and %s (threshold %.3f)", final_dir / MODEL_CKPT,
+             final_dir / MODEL_JSON, threshold)
+    return card
+
+
+@dataclass
+class LoadedClassifier:
+    model: SkyClassifier
+    preprocessing: dict
+    threshold: float
+    threshold_source: str
+    card: dict | None
+
+
+def load_classifier(model_dir_or_ckpt: str | Path, map_location: str = "cpu") -> LoadedClassifier:
+    """Load a ``final/`` folder (model.json + weights) or a checkpoint file."""
+    path = Path(model_dir_or_ckpt)
+    card = None
+    if path.is_dir():
+        card_path = path / MODEL_JSON
+        if not card_path.is_file():
+            raise FileNotFoundError(f"{path} has no {MODEL_JSON}; give a final/ folder written by "
+                                    "python train.py mode=final, or a .ckpt file")
+        card = json.loads(card_path.read_text())
+        ckpt = path / card.get("weights", MODEL_CKPT)
+    elif path.is_file():
+        ckpt = path
+        sibling = path.with_name(MODEL_JSON)
+        if sibling.is_file():
+            card = json.loads(sibling.read_text())
+    else:
+        raise FileNotFoundError(f"checkpoint={path}: no such file or folder (train the final model "
+                                "with python train.py mode=final, or give checkpoint=...)")
+    model = load_classifier_checkpoint(ckpt, map_location)
+    preprocessing = dict(model.hparams.get("preprocessing") or {})
+    if not preprocessing:
+        raise ValueError(f"{ckpt}: the checkpoint does not describe its preprocessing")
+    if card is not None:
+        threshold, source = float(card["threshold"]), f"{path}: {card.get('threshold_source')}"
+    else:
+        threshold, source = DEFAULT_THRESHOLD, (f"default {DEFAULT_THRESHOLD}: {ckpt} carries no "
+                                                "threshold (pass threshold=...)")
+    return LoadedClassifier(model, preprocessing, threshold, source, card)

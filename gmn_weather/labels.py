@@ -1,0 +1,232 @@
+"""The labelled image table training starts from: read, validate, filter, group.
+
+``extracted_night_labels.csv`` (or any CSV with ``image_filename,label``) becomes one table
+with a ``group`` column (station-night) that folds are split by. The pure functions here
+check labels, apply reviewed label overrides, drop ambiguous frames near an interval edge
+and derive groups; :func:`load_labelled_images` does the file I/O around them and reports
+every row it drops by count, never silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from data_prep.gmn import GMNFormatError, format_night, parse_image_name, parse_night
+
+log = logging.getLogger(__name__)
+
+LABELS = ("clear", "cloudy")
+OVERRIDE_LABELS = ("clear", "cloudy", "remove")
+REQUIRED_COLUMNS = ("image_filename", "label")
+# Rows a message quotes at most, so a bad 100 000-row file gives a readable error.
+_QUOTE = 5
+
+
+class LabelsError(ValueError):
+    """The labels (or label overrides) file cannot be used as it is."""
+
+
+@dataclass
+class LabelsReport:
+    """What happened to the rows of the labels file on their way into training."""
+
+    rows_read: int = 0
+    overridden: int = 0
+    removed_by_override: int = 0
+    dropped_near_edge: int = 0
+    missing_images: list[str] = field(default_factory=list)
+    rows_used: int = 0
+
+    def log(self, logger: logging.Logger, labels_csv: str | Path, image_dir: str | Path) -> None:
+        logger.info("labels: %d rows read from %s", self.rows_read, labels_csv)
+        if self.overridden or self.removed_by_override:
+            logger.info("labels: %d rows overridden by review (%d relabelled, %d removed)",
+                        self.overridden + self.removed_by_override, self.overridden,
+                        self.removed_by_override)
+        if self.dropped_near_edge:
+            logger.info("labels: %d rows dropped closer than data.min_edge_distance_s to an "
+                        "interval edge", self.dropped_near_edge)
+        if self.missing_images:
+            logger.warning("labels: %d rows dropped because the image is missing in %s "
+                           "(first: %s)", len(self.missing_images), image_dir,
+                           ", ".join(self.missing_images[:_QUOTE]))
+        logger.info("labels: %d images used", self.rows_used)
+
+
+def _line_numbers(index: pd.Index) -> str:
+    # CSV line numbers as a user sees them in an editor: header is line 1.
+    lines = [str(i + 2) for i in list(index)[:_QUOTE]]
+    more = f" and {len(index) - _QUOTE} more" if len(index) > _QUOTE else ""
+    return ", ".join(lines) + more
+
+
+def validate_labels(table: pd.DataFrame, source: str | Path) -> pd.DataFrame:
+    """Check columns and label values; return the table with clean string columns."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise LabelsError(
+            f"{source}: missing column(s) {', '.join(missing)}; a labels file needs at least "
+            f"'image_filename,label' (found: {', '.join(map(str, table.columns)) or 'nothing'})"
+        )
+    table = table.copy()
+    table["image_filename"] = table["image_filename"].astype(str).str.strip()
+    table["label"] = table["label"].astype(str).str.strip()
+    bad = table[~table["label"].isin(LABELS)]
+    if len(bad):
+        values = sorted(bad["label"].unique())[:_QUOTE]
+        raise LabelsError(
+            f"{source}: unknown label value(s) {', '.join(repr(v) for v in values)} on line(s) "
+            f"{_line_numbers(bad.index)}; labels must be 'clear' or 'cloudy'"
+        )
+    dup = table[table["image_filename"].duplicated(keep=False)]
+    if len(dup):
+        raise LabelsError(
+            f"{source}: image_filename listed more than once: "
+            f"{', '.join(sorted(dup['image_filename'].unique())[:_QUOTE])} (lines "
+            f"{_line_numbers(dup.index)}); each image needs exactly one label"
+        )
+    return table
+
+
+def validate_overrides(overrides: pd.DataFrame, source: str | Path) -> pd.DataFrame:
+    missing = [c for c in REQUIRED_COLUMNS if c not in overrides.columns]
+    if missing:
+        raise LabelsError(f"{source}: missing column(s) {', '.join(missing)}; a label overrides "
+                          "file needs 'image_filename,label'")
+    overrides = overrides.copy()
+    overrides["image_filename"] = overrides["image_filename"].astype(str).str.strip()
+    overrides["label"] = overrides["label"].astype(str).str.strip()
+    bad = overrides[~overrides["label"].isin(OVERRIDE_LABELS)]
+    if len(bad):
+        raise LabelsError(
+            f"{source}: unknown override value(s) "
+            f"{', '.join(repr(v) for v in sorted(bad['label'].unique())[:_QUOTE])} on line(s) "
+            f"{_line_numbers(bad.index)}; use 'clear', 'cloudy' or 'remove'"
+        )
+    return overrides.drop_duplicates("image_filename", keep="last")
+
+
+def apply_overrides(
+    table: pd.DataFrame, overrides: pd.DataFrame, source: str | Path = "label overrides"
+) -> tuple[pd.DataFrame, int, int]:
+    """Relabel or remove rows named in ``overrides``; return (table, relabelled, removed).
+
+    Only rows whose label actually changes count as relabelled. An override naming an
+    image the labels file does not have is an error: it usually means the review was done
+    on another data set.
+    """
+    unknown = sorted(set(overrides["image_filename"]) - set(table["image_filename"]))
+    if unknown:
+        raise LabelsError(
+            f"{source}: {len(unknown)} override(s) name images that are not in the labels file "
+            f"(first: {', '.join(unknown[:_QUOTE])}); was the review done on another data set?"
+        )
+    wanted = overrides.set_index("image_filename")["label"]
+    current = table.set_index("image_filename")["label"]
+    remove = set(wanted[wanted == "remove"].index)
+    relabel = wanted[(wanted != "remove")]
+    changed = relabel[relabel != current.reindex(relabel.index)]
+    out = table[~table["image_filename"].isin(remove)].copy()
+    mask = out["image_filename"].isin(changed.index)
+    out.loc[mask, "label"] = out.loc[mask, "image_filename"].map(changed)
+    return out, len(changed), len(remove)
+
+
+def filter_edge_distance(table: pd.DataFrame, min_edge_distance_s: float | None) -> tuple[pd.DataFrame, int]:
+    """Drop frames closer than ``min_edge_distance_s`` to a clear-interval edge.
+
+    Frames right at an interval edge are the ones whose label is least certain. Without the
+    ``edge_distance_s`` column the option cannot be honoured, which is an error, not a no-op.
+    """
+    if min_edge_distance_s is None:
+        return table, 0
+    if "edge_distance_s" not in table.columns:
+        raise LabelsError(
+            f"data.min_edge_distance_s={min_edge_distance_s} needs an 'edge_distance_s' column "
+            "in the labels file (written by data_prep.label); set data.min_edge_distance_s=null"
+        )
+    distance = pd.to_numeric(table["edge_distance_s"], errors="coerce")
+    # Unknown distances (empty cells: a night without intervals) are not near any edge.
+    near = distance.abs() < float(min_edge_distance_s)
+    return table[~near.fillna(False)].copy(), int(near.fillna(False).sum())
+
+
+def station_night_group(image_filename: str, station=None, night=None, source=None) -> str:
+    """Group key ``{station}_{night}`` for one image.
+
+    Uses the ``station``/``night`` values when given, otherwise parses the image name with
+    :mod:`data_prep.gmn` (night rule: before 12:00 UTC belongs to the previous date).
+    Station-less reference names group by night alone (``unknown_{night}``).
+    """
+    has_station = isinstance(station, str) and station.strip() != ""
+    has_night = night is not None and not (isinstance(night, float) and pd.isna(night)) \
+        and str(night).strip() != ""
+    if has_station and has_night:
+        night_text = str(night).strip()
+        night_text = night_text.removesuffix(".0")  # an integer column read as float
+        return f"{station.strip()}_{format_night(parse_night(night_text, source))}"
+    image = parse_image_name(image_filename, source)
+    return f"{image.station or 'unknown'}_{format_night(image.night)}"
+
+
+def add_groups(table: pd.DataFrame, source: str | Path) -> pd.DataFrame:
+    table = table.copy()
+    stations = table["station"] if "station" in table.columns else [None] * len(table)
+    nights = table["night"] if "night" in table.columns else [None] * len(table)
+    groups = []
+    for name, station, night in zip(table["image_filename"], stations, nights):
+        try:
+            groups.append(station_night_group(name, station, night, source))
+        except GMNFormatError as exc:
+            raise LabelsError(
+                f"{exc}; add 'station' and 'night' columns to the labels file or use "
+                "{ST}_{YYYYMMDD}_{HHMMSS}_{mmm}.png names so images can be grouped by station-night"
+            ) from None
+    table["group"] = groups
+    return table
+
+
+def load_labelled_images(
+    labels_csv: str | Path,
+    image_dir: str | Path,
+    min_edge_distance_s: float | None = None,
+    label_overrides: str | Path | None = None,
+) -> tuple[pd.DataFrame, LabelsReport]:
+    """Read, validate, override, filter and group the labels file.
+
+    Returns a table with ``image_filename,label,group`` (plus whatever columns the file had)
+    holding only rows whose image exists, and a report of what was dropped.
+    """
+    labels_csv, image_dir = Path(labels_csv), Path(image_dir)
+    if not labels_csv.is_file():
+        raise LabelsError(f"labels file not found: {labels_csv} (set data.labels_csv=...)")
+    if not image_dir.is_dir():
+        raise LabelsError(f"image folder not found: {image_dir} (set data.image_dir=...)")
+    table = validate_labels(pd.read_csv(labels_csv, dtype={"night": str}), labels_csv)
+    report = LabelsReport(rows_read=len(table))
+    if label_overrides is not None:
+        overrides_path = Path(label_overrides)
+        if not overrides_path.is_file():
+            raise LabelsError(f"label overrides file not found: {overrides_path} "
+                              "(set data.label_overrides=null or give the review's CSV)")
+        overrides = validate_overrides(pd.read_csv(overrides_path), overrides_path)
+        table, report.overridden, report.removed_by_override = apply_overrides(
+            table, overrides, overrides_path)
+    table, report.dropped_near_edge = filter_edge_distance(table, min_edge_distance_s)
+    exists = table["image_filename"].map(lambda name: (image_dir / name).is_file())
+    report.missing_images = sorted(table.loc[~exists, "image_filename"])
+    table = table[exists]
+    if table.empty:
+        raise LabelsError(
+            f"no labelled images left to train on: {report.rows_read} rows in {labels_csv}, "
+            f"{len(report.missing_images)} images missing in {image_dir}, "
+            f"{report.dropped_near_edge} dropped near interval edges, "
+            f"{report.removed_by_override} removed by overrides"
+        )
+    table = add_groups(table, labels_csv).sort_values("image_filename").reset_index(drop=True)
+    report.rows_used = len(table)
+    return table, report

@@ -1,0 +1,162 @@
+"""LightningModule: a timm backbone with one logit; ``prob_clear = sigmoid(logit)``.
+
+The backbone is any ``timm`` model name. Pretrained weights come from the timm hub or, with
+``weights_file``, from a local file (what offline machines need). The optimizer and the
+optional scheduler are ``_target_`` dicts instantiated in :meth:`configure_optimizers`;
+``head_only_epochs`` reproduces the reference recipe: first train only the classifier head
+at the optimizer's learning rate, then every layer at ``full_lr``. All hyperparameters are
+plain data, so a checkpoint alone rebuilds the model (see :func:`load_classifier_checkpoint`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import timm
+import torch
+from hydra.utils import instantiate
+from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryAveragePrecision
+
+log = logging.getLogger(__name__)
+
+
+class PretrainedWeightsError(RuntimeError):
+    """Pretrained weights could not be obtained (typically: no network)."""
+
+
+def create_backbone(backbone: str, pretrained: bool, weights_file: str | None,
+                    drop_rate: float = 0.0) -> torch.nn.Module:
+    """``timm.create_model`` with one output; clear errors for unknown names and offline hubs."""
+    if not timm.is_model(backbone):
+        raise ValueError(f"model.backbone={backbone!r} is not a timm model name "
+                         "(see timm.list_models(); e.g. resnet18, efficientnet_b0, convnext_tiny)")
+    if weights_file:
+        path = Path(weights_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"model.weights_file={weights_file}: no such file")
+        # timm loads the file like hub weights and drops the 1000-class head it does not fit.
+        return timm.create_model(backbone, pretrained=True, num_classes=1, drop_rate=drop_rate,
+                                 pretrained_cfg_overlay={"file": str(path.resolve())})
+    if not pretrained:
+        return timm.create_model(backbone, pretrained=False, num_classes=1, drop_rate=drop_rate)
+    try:
+        return timm.create_model(backbone, pretrained=True, num_classes=1, drop_rate=drop_rate)
+    except (OSError, RuntimeError, ValueError) as exc:
+        # huggingface_hub / requests errors derive from OSError or ValueError.
+        raise PretrainedWeightsError(
+            f"could not download pretrained weights for {backbone!r} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}). Offline? Either train from "
+            "scratch with model.pretrained=false, or point model.weights_file=/path/to/weights "
+            "at a local copy (.safetensors/.pth/.bin as published by timm)"
+        ) from exc
+
+
+class SkyClassifier(pl.LightningModule):
+    def __init__(
+        self,
+        backbone: str = "resnet18",
+        pretrained: bool = True,
+        weights_file: str | None = None,
+        drop_rate: float = 0.0,
+        pos_weight: float | None = None,
+        optimizer: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+        head_only_epochs: int = 0,
+        full_lr: float | None = None,
+        preprocessing: Mapping[str, Any] | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = create_backbone(backbone, pretrained, weights_file, drop_rate)
+        self.register_buffer(
+            "pos_weight", torch.tensor([float(pos_weight)]) if pos_weight else torch.ones(1),
+            persistent=False)
+        self.val_auroc = BinaryAUROC()
+        self.val_ap = BinaryAveragePrecision()
+        self.val_acc = BinaryAccuracy()
+        self._val_classes: set[int] = set()
+
+    # --- inference -------------------------------------------------------------------------
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images).squeeze(1)
+
+    @torch.no_grad()
+    def predict_prob_clear(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self(images))
+
+    # --- training --------------------------------------------------------------------------
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, targets, pos_weight=self.pos_weight)
+
+    def training_step(self, batch, batch_idx):
+        images, targets, _ = batch
+        loss = self._loss(self(images), targets)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(targets))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        images, targets, _ = batch
+        logits = self(images)
+        self.log("val/loss", self._loss(logits, targets), on_epoch=True, batch_size=len(targets))
+        probs = torch.sigmoid(logits)
+        self._val_classes.update(int(t) for t in targets.unique().tolist())
+        for metric in (self.val_auroc, self.val_ap, self.val_acc):
+            metric.update(probs, targets.int())
+
+    def on_validation_epoch_end(self):
+        # AUROC/AP are undefined for a single-class validation fold; log nothing then.
+        if len(self._val_classes) == 2:
+            self.log("val/auroc", self.val_auroc.compute())
+            self.log("val/ap", self.val_ap.compute())
+        if self._val_classes:
+            self.log("val/acc", self.val_acc.compute())
+        for metric in (self.val_auroc, self.val_ap, self.val_acc):
+            metric.reset()
+        self._val_classes = set()
+
+    def _head_parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.net.get_classifier().parameters())
+
+    def on_train_epoch_start(self):
+        head_only = self.current_epoch < int(self.hparams.head_only_epochs or 0)
+        head = {id(p) for p in self._head_parameters()}
+        for p in self.net.parameters():
+            p.requires_grad_(not head_only or id(p) in head)
+        if int(self.hparams.head_only_epochs or 0) and \
+                self.current_epoch == int(self.hparams.head_only_epochs):
+            lr = self.hparams.full_lr
+            if lr is not None:
+                for group in self.trainer.optimizers[0].param_groups:
+                    group["lr"] = float(lr)
+                    group["initial_lr"] = float(lr)
+            log.info("epoch %d: training all layers%s", self.current_epoch,
+                     f" at lr {lr}" if lr is not None else "")
+
+    def configure_optimizers(self):
+        spec = dict(self.hparams.optimizer or {"_target_": "torch.optim.Adam", "lr": 1e-3})
+        optimizer = instantiate(spec, params=self.parameters())
+        if not self.hparams.scheduler:
+            return optimizer
+        scheduler = instantiate(dict(self.hparams.scheduler), optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+def load_classifier_checkpoint(path: str | Path, map_location: str = "cpu") -> SkyClassifier:
+    """Rebuild a :class:`SkyClassifier` from a checkpoint without touching the network."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    if "hyper_parameters" not in checkpoint or "state_dict" not in checkpoint:
+        raise ValueError(f"{path}: not a gmn-weather checkpoint (no hyper_parameters/state_dict)")
+    hparams = dict(checkpoint["hyper_parameters"])
+    hparams.update(pretrained=False, weights_file=None)
+    model = SkyClassifier(**hparams)
+    model.load_state_dict(checkpoint["state_dict"])
+    model.eval()
+    return model

@@ -1,0 +1,171 @@
+"""``train(cfg)``: one cross-validation fold (``mode=fold``) or the final model (``mode=final``).
+
+Builds the DataModule, model, callbacks, loggers and Trainer from the composed Hydra config,
+records the run's settings fingerprint in ``run_info.json``, trains, and then either writes
+the fold's out-of-fold predictions (pooling the experiment when this job completes the set)
+or exports ``final/``. Outputs go to ``${paths.output_root}/${name}/fold_{k}`` or ``final``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from gmn_weather.atomic import remove_stale_temporaries, write_json, write_text
+from gmn_weather.config import (
+    fingerprint,
+    loggable_config,
+    register_resolvers,
+    run_name,
+    training_settings,
+)
+from gmn_weather.export import export_final
+from gmn_weather.pooling import RUN_INFO, pool_if_complete
+
+log = logging.getLogger(__name__)
+
+# Lightning hints that do not apply here (small CPU data sets, optional cloud packages).
+_HARMLESS_WARNINGS = (
+    r".*does not have many workers.*",
+    r".*The number of training batches .* is smaller than the logging interval.*",
+    r".*litlogger.*",
+    r".*litmodels.*",
+    r".*Checkpoint directory .* exists and is not empty.*",
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+)
+_HARMLESS_INFO = ("litlogger", "litmodels")
+
+
+def _not_a_sales_tip(record: logging.LogRecord) -> bool:
+    return not any(word in str(record.msg) for word in _HARMLESS_INFO)
+
+
+@contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Silence Lightning's known-harmless hints for the duration of one training job."""
+    lightning_log = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    lightning_log.addFilter(_not_a_sales_tip)
+    try:
+        with warnings.catch_warnings():
+            for pattern in _HARMLESS_WARNINGS:
+                warnings.filterwarnings("ignore", message=pattern)
+            yield
+    finally:
+        lightning_log.removeFilter(_not_a_sales_tip)
+
+
+def experiment_dir(cfg: DictConfig) -> Path:
+    return Path(cfg.paths.output_root) / str(cfg.name)
+
+
+def _loggers(cfg: DictConfig) -> list:
+    return [instantiate(spec) for spec in (cfg.get("logger") or {}).values()
+            if spec is not None and "_target_" in spec]
+
+
+def _callbacks(cfg: DictConfig, run_dir: Path) -> list:
+    callbacks = []
+    specs = OmegaConf.to_container(cfg.get("callbacks") or {}, resolve=True)
+    oof = specs.pop("oof", None) or {}
+    checkpoint = specs.pop("model_checkpoint", None)
+    if checkpoint is not None:
+        checkpoint["dirpath"] = str(run_dir / "checkpoints")
+        if cfg.mode == "fold" and oof.get("weights") == "best" and not checkpoint.get("monitor"):
+            checkpoint.update(monitor="val/loss", mode="min", save_top_k=1)
+        callbacks.append(instantiate(checkpoint))
+    for spec in specs.values():
+        if spec and "_target_" in spec:
+            callbacks.append(instantiate(spec))
+    if cfg.mode == "fold":
+        callbacks.append(instantiate({**oof, "output_csv": str(run_dir / "oof_predictions.csv")}))
+    return callbacks
+
+
+def train(cfg: DictConfig) -> dict:
+    """Train one fold or the final model; return the run's final metrics and output paths."""
+    register_resolvers()
+    mode = str(cfg.mode)
+    name_of_run = run_name(mode, cfg.fold)
+    exp_dir = experiment_dir(cfg)
+    run_dir = exp_dir / name_of_run
+    run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(exp_dir)
+    remove_stale_temporaries(run_dir)
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+
+    augmentation = OmegaConf.to_container(cfg.augmentation, resolve=True)
+    datamodule = instantiate(
+        cfg.data, augmentation=augmentation, mode=mode, fold=int(cfg.fold),
+        splits_csv=str(exp_dir / "splits.csv") if mode == "fold" else None, _convert_="all")
+    datamodule.prepare_table()
+    report = datamodule.report
+    overridden = report.overridden + report.removed_by_override
+    if cfg.data.get("label_overrides"):
+        # Said on the console at start, so nobody trains on reviewed labels unknowingly.
+        log.info("label overrides: %d rows overridden by %s (%d relabelled, %d removed)",
+                 overridden, cfg.data.label_overrides, report.overridden,
+                 report.removed_by_override)
+
+    settings = training_settings(cfg)
+    fp = fingerprint(settings)
+    write_json(run_dir / RUN_INFO, {
+        "mode": mode, "fold": int(cfg.fold) if mode == "fold" else None,
+        "n_folds": int(cfg.data.n_folds), "name": str(cfg.name), "fingerprint": fp,
+        "oof_weights": settings["oof_weights"], "settings": settings,
+        "n_train": len(datamodule.train_table), "n_val": len(datamodule.val_table),
+        "fold_warnings": datamodule.fold_warnings,
+        "started_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    })
+    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(loggable_config(cfg)))
+
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    model = instantiate(model_cfg, preprocessing=datamodule.preprocessing,
+                        _recursive_=False, _convert_="all")
+
+    loggers = _loggers(cfg)
+    for logger in loggers:
+        logger.log_hyperparams(loggable_config(cfg))
+    trainer_kwargs = {"logger": loggers or False, "callbacks": _callbacks(cfg, run_dir),
+                      "default_root_dir": str(run_dir)}
+    if mode == "final":
+        trainer_kwargs["limit_val_batches"] = 0
+    try:
+        with _quiet_lightning():
+            trainer: pl.Trainer = instantiate(cfg.trainer, **trainer_kwargs)
+            trainer.fit(model, datamodule=datamodule)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        result = {"run_dir": str(run_dir), "metrics": metrics, "fingerprint": fp}
+        if mode == "fold":
+            rule = OmegaConf.to_container(cfg.analyze, resolve=True)
+            pooled = pool_if_complete(exp_dir, fp, **rule)
+            if pooled is not None:
+                log.info("all folds present; pooled:\n%s", pooled.report())
+                result["pooled"] = pooled
+        else:
+            trained_on = {"n_images": len(datamodule.train_table),
+                          "n_clear": int((datamodule.train_table["label"] == "clear").sum()),
+                          "labels_csv": str(cfg.data.labels_csv),
+                          "image_dir": str(cfg.data.image_dir),
+                          "label_overrides": cfg.data.get("label_overrides"),
+                          "overridden_rows": overridden,
+                          "epochs": int(trainer.current_epoch)}
+            result["card"] = export_final(run_dir, model, exp_dir, fp, trained_on, str(cfg.name))
+        return result
+    finally:
+        _finish_wandb(loggers)
+
+
+def _finish_wandb(loggers: list) -> None:
+    """One W&B run per job: close it so the next multirun job starts a new one."""
+    if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
+        import wandb
+
+        wandb.finish()

@@ -1,0 +1,22 @@
+"""Train one cross-validation fold or the final model: see `python train.py --help`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from gmn_weather.config import register_resolvers
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    # Imported here so `--help` answers without loading torch.
+    from gmn_weather.training import train
+
+    result = train(cfg)  # logs the pooled table when this job completes the folds
+    metrics = result["metrics"]
+    return metrics.get("val/auroc", metrics.get("val/loss"))
+
+
+if __name__ == "__main__":
+    main()
