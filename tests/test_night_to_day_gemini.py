@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import time
 import urllib.request
@@ -133,7 +134,7 @@ def test_concurrency_and_request_pacing(tmp_path, api_key):
             gemini_overrides(data2, server, concurrency=4, rpm=600)))  # one per 0.1 s
         times = sorted(r.at for r in server.requests)
         assert len(times) == 8  # day request + star check, all paced together
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert min(gaps) >= 0.08
         assert times[-1] - times[0] >= 0.65
 
