@@ -20,6 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import hydra
 from omegaconf import DictConfig
@@ -91,8 +92,11 @@ def is_complete(local_path: Path, size: int, mtime: int) -> bool:
 
 
 def fetch_file(source: RemoteSource, job: DownloadJob, settings: DownloadSettings,
-               progress: tqdm | None = None) -> tuple[str, int]:
-    """Fetch one file (or continue its ``.part``); return ``(status, bytes transferred)``."""
+               on_bytes: Callable[[int], None] | None = None) -> tuple[str, int]:
+    """Fetch one file (or continue its ``.part``); return ``(status, bytes transferred)``.
+
+    ``on_bytes`` is told of every block written (progress bars, counters across retries).
+    """
     check_remote_name(job.local_path.name, job.remote_path)
     if job.size is not None and job.mtime is not None and is_complete(job.local_path, job.size,
                                                                       job.mtime):
@@ -117,8 +121,8 @@ def fetch_file(source: RemoteSource, job: DownloadJob, settings: DownloadSetting
             for data in remote.chunks(offset, settings.chunk_size, pipelined=pipelined):
                 out.write(data)
                 transferred += len(data)
-                if progress is not None:
-                    progress.update(len(data))
+                if on_bytes is not None:
+                    on_bytes(len(data))
                 if not pipelined:
                     out.flush()  # a paced download shows its progress on disk as it goes
                     ahead = transferred / settings.max_bytes_per_s - (time.monotonic() - started)
@@ -191,20 +195,26 @@ def fetch_all(jobs: list[DownloadJob], factory: SourceFactory, settings: Downloa
         log.warning("%s: %s; reconnecting (attempt %d of %d)", state.args[0].remote_path,
                     exc, state.attempt_number + 1, settings.retries + 1)
 
-    def attempt(job: DownloadJob) -> tuple[str, int]:
-        return fetch_file(connections.get(), job, settings, progress)
-
     def run_job(job: DownloadJob) -> DownloadResult:
         if fatal:
             return DownloadResult(job, "failed", 0, 0, f"{job.remote_path}: not attempted")
+        moved = [0]  # bytes over all attempts: a resumed file counts each byte once
+
+        def on_bytes(n: int) -> None:
+            moved[0] += n
+            progress.update(n)
+
+        def attempt(job: DownloadJob) -> str:
+            return fetch_file(connections.get(), job, settings, on_bytes)[0]
+
         retrying = Retrying(
             retry=retry_if_exception(is_retryable),
             stop=stop_after_attempt(settings.retries + 1),
             wait=wait_exponential(multiplier=settings.backoff_s, max=settings.backoff_max_s),
             before_sleep=before_retry, reraise=True)
         try:
-            status, n = retrying(attempt, job)
-            return DownloadResult(job, status, n, retrying.statistics.get("attempt_number", 1))
+            status = retrying(attempt, job)
+            return DownloadResult(job, status, moved[0], retrying.statistics.get("attempt_number", 1))
         except FileNotFoundError as exc:
             return DownloadResult(job, "missing", 0, error=f"{job.remote_path}: {exc.strerror or exc}")
         except (UnsafeNameError, SizeMismatchError) as exc:
@@ -216,7 +226,7 @@ def fetch_all(jobs: list[DownloadJob], factory: SourceFactory, settings: Downloa
             if not is_retryable(exc):
                 connections.drop()
             attempts = retrying.statistics.get("attempt_number", 1)
-            return DownloadResult(job, "failed", 0, attempts,
+            return DownloadResult(job, "failed", moved[0], attempts,
                                   f"{job.remote_path}: {type(exc).__name__}: {exc}")
 
     try:

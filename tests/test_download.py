@@ -1,0 +1,178 @@
+"""Downloads over SFTP from a real sshd: find -> plan -> download end to end, resume after a
+SIGKILL, retry after the server drops the connection, skips, unsafe manifest rows, and one
+run over a generated synthetic archive."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from data_prep import download, find, plan
+from data_prep.download import MANIFEST_COLUMNS, part_path
+from fixtures_sshd import (make_small_archive, missing_group_overrides, prep_config,  # noqa: F401
+                           sshd_server)
+
+REPO = Path(__file__).resolve().parents[1]
+BIG_SIZE = 24 * 2**20
+
+
+@pytest.fixture(autouse=True)
+def no_agent(monkeypatch):
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+
+
+@pytest.fixture(scope="module")
+def big_file(sshd_server):
+    """A random file on the server, large enough to interrupt mid-transfer."""
+    path = sshd_server.root / "home/contrails/CA/CAWEC2/big/CAWEC2_big_frames_timelapse.mp4"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(os.urandom(BIG_SIZE))
+    os.utime(path, (1_700_000_000, 1_700_000_000))
+    return path
+
+
+def write_manifest(path: Path, rows: list[tuple[str, str, int | str, int | str]]) -> Path:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(MANIFEST_COLUMNS)
+        for remote, local, size, mtime in rows:
+            writer.writerow(["CAWEC2", "20251105", "night", remote, local, size, mtime])
+    return path
+
+
+def cfg_for(server, data: Path, known: Path, *extra: str):
+    return prep_config(data, server.source_overrides(known) + ["download.backoff_s=0.1", *extra])
+
+
+def same_file(a: Path, b: Path) -> bool:
+    return a.read_bytes() == b.read_bytes() and int(a.stat().st_mtime) == int(b.stat().st_mtime)
+
+
+def test_find_plan_download_end_to_end(sshd_server, tmp_path):
+    make_small_archive(sshd_server.root)
+    known = sshd_server.write_known_hosts(tmp_path / "known_hosts")
+    data = tmp_path / "data"
+    cfg = cfg_for(sshd_server, data, known, "source.stations=[CAWEC2,US0001]")
+    assert find.run(cfg).ok
+    planned = plan.run(cfg)
+    assert planned.ok and planned.counts["files"] == 12
+    summary = download.run(cfg)
+    assert summary.ok, summary.failures
+    assert summary.counts["downloaded"] == 12 and summary.counts["failed"] == 0
+    with (data / "download_manifest.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        assert same_file(data / row["local_path"], Path(row["remote_path"]))
+    assert sorted(p.name for p in (data / "raw_data").iterdir()) == \
+        sorted(Path(r["remote_path"]).name for r in rows)  # no .part left behind
+    again = download.run(cfg)
+    assert again.ok and again.counts["skipped"] == 12 and again.counts["downloaded"] == 0
+
+
+def test_killed_download_resumes_to_identical_file(sshd_server, big_file, tmp_path):
+    known = sshd_server.write_known_hosts(tmp_path / "known_hosts")
+    data = tmp_path / "data"
+    data.mkdir()
+    local = data / "raw_data" / big_file.name
+    manifest = write_manifest(tmp_path / "manifest.csv",
+                              [(str(big_file), f"raw_data/{big_file.name}", BIG_SIZE, 1_700_000_000)])
+    overrides = sshd_server.source_overrides(known) + [
+        f"paths.data_dir={data}", f"download.manifest={manifest}", *missing_group_overrides()]
+    # Paced to ~6 MB/s so the kill lands mid-file whatever the machine's load.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "data_prep.download", *overrides,
+         "download.max_bytes_per_s=6000000", "download.chunk_size=65536"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    part = part_path(local)
+    deadline = time.monotonic() + 60
+    while not (part.exists() and part.stat().st_size > 2**20):
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "download never started"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    offset = part.stat().st_size
+    assert 0 < offset < BIG_SIZE and not local.exists()
+
+    summary = download.run(cfg_for(sshd_server, data, known, f"download.manifest={manifest}"))
+    assert summary.ok, summary.failures
+    assert summary.counts["downloaded"] == 1
+    assert summary.counts["bytes"] == BIG_SIZE - offset  # continued, not restarted
+    assert same_file(local, big_file) and not part.exists()
+
+
+def test_dropped_connection_is_retried_and_completes(sshd_server, big_file, tmp_path):
+    known = sshd_server.write_known_hosts(tmp_path / "known_hosts")
+    data = tmp_path / "data"
+    manifest = write_manifest(tmp_path / "manifest.csv",
+                              [(str(big_file), f"raw_data/{big_file.name}", BIG_SIZE, 1_700_000_000)])
+    cfg = cfg_for(sshd_server, data, known, f"download.manifest={manifest}",
+                  "download.max_bytes_per_s=12000000", "download.chunk_size=65536")
+    result = {}
+    worker = threading.Thread(target=lambda: result.setdefault("summary", download.run(cfg)))
+    worker.start()
+    part = part_path(data / "raw_data" / big_file.name)
+    deadline = time.monotonic() + 60
+    while not (part.exists() and part.stat().st_size > 2**20):
+        assert worker.is_alive() and time.monotonic() < deadline
+        time.sleep(0.01)
+    assert sshd_server.drop_sessions() >= 1
+    worker.join(timeout=120)
+    summary = result["summary"]
+    assert summary.ok, summary.failures
+    assert summary.counts["downloaded"] == 1 and summary.counts["retries"] >= 1
+    assert summary.counts["bytes"] == BIG_SIZE  # the retry continued the .part
+    assert same_file(data / "raw_data" / big_file.name, big_file)
+
+
+def test_unsafe_manifest_rows_and_missing_files_fail_by_name(sshd_server, big_file, tmp_path):
+    make_small_archive(sshd_server.root)
+    known = sshd_server.write_known_hosts(tmp_path / "known_hosts")
+    data = tmp_path / "data"
+    data.mkdir()
+    gone = str(sshd_server.root / "home/contrails/CA/CAWEC2/gone_frames_timelapse.mp4")
+    manifest = write_manifest(tmp_path / "manifest.csv", [
+        (str(big_file), "../escaped.mp4", BIG_SIZE, 0),
+        (str(big_file), "raw_data/../../escaped2.mp4", BIG_SIZE, 0),
+        (gone, "raw_data/gone_frames_timelapse.mp4", 10, 0),
+    ])
+    summary = download.run(cfg_for(sshd_server, data, known, f"download.manifest={manifest}"))
+    assert summary.exit_code == 1 and summary.counts["failed"] == 2
+    assert summary.counts["missing"] == 1
+    text = "\n".join(summary.failures)
+    assert "'../escaped.mp4'" in text and "'raw_data/../../escaped2.mp4'" in text
+    assert "gone_frames_timelapse.mp4" in text
+    assert not list(tmp_path.glob("escaped*")) and not (data / "raw_data").exists()
+
+
+def test_synthetic_archive_over_sftp(sshd_server, tmp_path):
+    synthetic = pytest.importorskip("data_prep.synthetic")
+    served = sshd_server.root / "synthetic"
+    synthetic.generate_archive(served, stations=["CA0001", "CA0002"], nights=2,
+                               frames_per_night=4, width=64, height=36, seed=3)
+    known = sshd_server.write_known_hosts(tmp_path / "known_hosts")
+    data = tmp_path / "data"
+    cfg = cfg_for(sshd_server, data, known, f"source.video_root={served}/contrails/CA",
+                  f"source.flux_root={served}/extracted_data/CA")
+    found = find.run(cfg)
+    assert found.ok, found.failures
+    assert found.counts["station_nights"] == 4
+    planned = plan.run(cfg)
+    assert planned.ok, planned.failures
+    assert planned.counts["timelapses"] == 4
+    summary = download.run(cfg)
+    assert summary.ok and summary.counts["downloaded"] == 8
+    videos = sorted((data / "raw_data").glob("*_frames_timelapse.mp4"))
+    assert len(videos) == 4
+    for video in videos:
+        (remote,) = served.rglob(video.name)
+        assert same_file(video, remote)
