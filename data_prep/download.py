@@ -17,20 +17,33 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import hydra
 from omegaconf import DictConfig
-from tenacity import (RetryCallState, Retrying, retry_if_exception, stop_after_attempt,
-                      wait_exponential)
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 from tqdm import tqdm
 
 from data_prep.host_keys import HostKeyError
-from data_prep.source import (RemoteSource, SourceError, SourceFactory, UnsafeNameError,
-                              check_remote_name, is_retryable, resolve_inside, source_factory)
+from data_prep.source import (
+    RemoteSource,
+    SourceError,
+    SourceFactory,
+    UnsafeNameError,
+    check_remote_name,
+    is_retryable,
+    resolve_inside,
+    source_factory,
+)
 from data_prep.summary import StepSummary
 
 log = logging.getLogger(__name__)

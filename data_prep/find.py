@@ -26,12 +26,26 @@ from omegaconf import DictConfig
 
 from data_prep.download import DownloadJob, fetch_all, settings_from_config
 from data_prep.filter_cloudy import ALL_CLOUDY_DIR, move_all_cloudy
-from data_prep.gmn import (INTERVAL_FILE_NAME, ClearIntervals, DetectedFolder, GMNFormatError,
-                           format_night, load_interval_file, parse_detected_folder, parse_night,
-                           parse_station)
+from data_prep.gmn import (
+    INTERVAL_FILE_NAME,
+    ClearIntervals,
+    DetectedFolder,
+    GMNFormatError,
+    format_night,
+    load_interval_file,
+    parse_detected_folder,
+    parse_night,
+    parse_station,
+)
 from data_prep.host_keys import HostKeyError
-from data_prep.source import (RemoteEntry, RemoteSource, SourceError, UnsafeNameError,
-                              check_remote_name, source_factory)
+from data_prep.source import (
+    RemoteEntry,
+    RemoteSource,
+    SourceError,
+    UnsafeNameError,
+    check_remote_name,
+    source_factory,
+)
 from data_prep.summary import StepSummary
 from gmn_weather.atomic import write_json, write_text
 

@@ -29,9 +29,17 @@ from omegaconf import DictConfig
 
 from data_prep.download import MANIFEST_COLUMNS
 from data_prep.find import NightRow, read_nights_csv, safe_names
-from data_prep.gmn import (FRAMETIMES_SUFFIX, LEGACY_TIMESTAMPS_SUFFIX, VIDEO_SUFFIX, GMNFormatError,
-                           ImageName, Timelapse, format_night, parse_target_list,
-                           parse_timelapse_name)
+from data_prep.gmn import (
+    FRAMETIMES_SUFFIX,
+    LEGACY_TIMESTAMPS_SUFFIX,
+    VIDEO_SUFFIX,
+    GMNFormatError,
+    ImageName,
+    Timelapse,
+    format_night,
+    parse_target_list,
+    parse_timelapse_name,
+)
 from data_prep.host_keys import HostKeyError
 from data_prep.source import RemoteEntry, SourceError, source_factory
 from data_prep.summary import StepSummary

@@ -18,9 +18,10 @@ import posixpath
 import socket
 import stat as stat_mod
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 
 import paramiko
 from omegaconf import DictConfig
@@ -120,7 +121,7 @@ def resolve_inside(base: Path, relative: str, where: str = "") -> Path:
 
 class LocalFile:
     def __init__(self, path: Path):
-        self._fh = open(path, "rb")
+        self._fh = open(path, "rb")  # noqa: SIM115 - held open until close(), like an SFTP handle
         st = os.fstat(self._fh.fileno())
         self.size, self.mtime = st.st_size, int(st.st_mtime)
 
@@ -329,10 +330,8 @@ def is_permanent(exc: BaseException) -> bool:
     if isinstance(exc, (SourceError, HostKeyError, UnsafeNameError, paramiko.AuthenticationException,
                         paramiko.BadHostKeyException)):
         return True
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.EACCES, errno.EPERM,
-                                                  errno.EISDIR, errno.ENOTDIR, errno.ENOSPC):
-        return True
-    return False
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.EACCES, errno.EPERM,
+                                                      errno.EISDIR, errno.ENOTDIR, errno.ENOSPC)
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -13,12 +13,14 @@ import threading
 import time
 from pathlib import Path
 
+import fixtures_sshd
 import pytest
+from fixtures_sshd import make_small_archive, missing_group_overrides, prep_config
 
 from data_prep import download, find, plan
 from data_prep.download import MANIFEST_COLUMNS, part_path
-from fixtures_sshd import (make_small_archive, missing_group_overrides, prep_config,  # noqa: F401
-                           sshd_server)
+
+sshd_server = fixtures_sshd.sshd_server  # the module's loopback sshd (a pytest fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 BIG_SIZE = 24 * 2**20

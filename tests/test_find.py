@@ -7,12 +7,15 @@ import csv
 import json
 from datetime import date
 
+import fixtures_sshd
 import pytest
+from fixtures_sshd import make_detected, make_small_archive, prep_config
 
 from data_prep import filter_cloudy, find
 from data_prep.filter_cloudy import move_all_cloudy
 from data_prep.find import select_detected
-from fixtures_sshd import make_detected, make_small_archive, prep_config, sshd_server  # noqa: F401
+
+sshd_server = fixtures_sshd.sshd_server  # the module's loopback sshd (a pytest fixture)
 
 
 @pytest.fixture(autouse=True)

@@ -7,11 +7,11 @@ import csv
 from datetime import date, datetime, timezone
 
 import pytest
+from fixtures_sshd import make_small_archive, make_timelapse, prep_config
 
 from data_prep import find, plan
 from data_prep.gmn import Timelapse
 from data_prep.plan import round_robin
-from fixtures_sshd import make_small_archive, make_timelapse, prep_config
 
 
 @pytest.fixture(scope="module")

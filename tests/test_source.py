@@ -5,13 +5,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import fixtures_sshd
 import pytest
+from fixtures_sshd import make_small_archive
 from omegaconf import OmegaConf
 
 from data_prep.host_keys import HostKeyError
-from data_prep.source import (LocalSource, SourceAuthError, SourceError, SftpSource, UnsafeNameError,
-                              check_remote_name, resolve_inside, sftp_settings, source_factory)
-from fixtures_sshd import make_small_archive, sshd_server  # noqa: F401 - fixture
+from data_prep.source import (
+    LocalSource,
+    SftpSource,
+    SourceAuthError,
+    SourceError,
+    UnsafeNameError,
+    check_remote_name,
+    resolve_inside,
+    sftp_settings,
+    source_factory,
+)
+
+sshd_server = fixtures_sshd.sshd_server  # the module's loopback sshd (a pytest fixture)
 
 
 @pytest.fixture(autouse=True)
