@@ -187,18 +187,25 @@ class CloudField:
         grid = np.arange(len(self.coverage_curve)) * self.curve_step_s
         return np.interp(t_s, grid, self.coverage_curve)
 
-    def field(self, t_s: float, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    def field(self, t_s: float | np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
         a = sample_periodic(self.large, y - self.wind_large[0] * t_s, x - self.wind_large[1] * t_s)
         b = sample_periodic(self.small, y - self.wind_small[0] * t_s, x - self.wind_small[1] * t_s)
         return a + self.small_weight * b
 
-    def opacity(self, t_s: float, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Cloud opacity (0 clear .. thickness) at cell coordinates ``y``, ``x`` at ``t_s``."""
-        c = float(self.coverage_at(t_s))
+    def threshold_at(self, t_s: float | np.ndarray) -> np.ndarray:
+        """Texture level above which there is cloud, so that the coverage curve is met."""
+        c = self.coverage_at(t_s)
         levels = np.linspace(0.0, 1.0, len(self.sorted_values))
-        q = float(np.interp(1.0 - c, levels, self.sorted_values)) if c > 0 else np.inf
-        threshold = q - self.softness * c  # full cover leaves no holes
-        s = np.clip((self.field(t_s, y, x) - threshold) / self.softness, 0.0, 1.0)
+        q = np.where(c > 0, np.interp(1.0 - c, levels, self.sorted_values), np.inf)
+        return q - self.softness * c  # full cover leaves no holes
+
+    def opacity(self, t_s: float | np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Cloud opacity (0 clear .. thickness) at cell coordinates ``y``, ``x`` at ``t_s``.
+
+        ``t_s`` is a scalar, or an array broadcasting against ``y`` and ``x`` (one time per row).
+        """
+        t = np.asarray(t_s, dtype=np.float64)
+        s = np.clip((self.field(t, y, x) - self.threshold_at(t)) / self.softness, 0.0, 1.0)
         return (self.thickness * s * s * (3 - 2 * s)).astype(np.float32)
 
 
@@ -237,21 +244,40 @@ def make_clouds(
 # --- what a frame shows (no rendering) ----------------------------------------------------
 
 
-def visible_star_fraction(
-    scene: StationScene, clouds: CloudField, sky_t_s: float, cloud_t_s: float
-) -> float:
-    """Fraction of the stars RMS would predict in the frame that the clouds leave detectable.
+def visible_star_fractions(
+    scene: StationScene, clouds: CloudField, sky_t_s: np.ndarray, cloud_t_s: np.ndarray,
+    chunk: int = 64,
+) -> np.ndarray:
+    """Fraction of the stars RMS would predict in the frame that the clouds leave detectable,
+    at each of several times (``sky_t_s``: seconds since the sky epoch; ``cloud_t_s``: seconds
+    into the cloud field's span).
 
     A star of magnitude m stays detectable while ``(1 - opacity) * flux >= flux(DETECTION_MAG)``,
     so clouds hide faint stars first and bright ones only when thick.
     """
-    u, v = scene.star_positions(sky_t_s, scene.detectable)
-    keep = scene.in_sky(u, v)
-    if not keep.any():
-        return 0.0
-    alpha = clouds.opacity(cloud_t_s, v[keep] * CLOUD_CELLS_PER_HEIGHT, u[keep] * CLOUD_CELLS_PER_HEIGHT)
-    needed = 10 ** (-0.4 * (DETECTION_MAG - scene.catalogue.mag[scene.detectable][keep]))
-    return float(np.mean((1.0 - alpha) >= needed))
+    sky_t_s = np.atleast_1d(np.asarray(sky_t_s, dtype=np.float64))
+    cloud_t_s = np.atleast_1d(np.asarray(cloud_t_s, dtype=np.float64))
+    radius = scene.catalogue.radius[scene.detectable]
+    angle0 = scene.catalogue.angle0[scene.detectable]
+    needed = 10 ** (-0.4 * (DETECTION_MAG - scene.catalogue.mag[scene.detectable]))
+    out = np.zeros(len(sky_t_s))
+    for i in range(0, len(sky_t_s), chunk):
+        angle = angle0 + scene.direction * OMEGA * sky_t_s[i:i + chunk, None]
+        u = scene.pole[0] + radius * np.cos(angle)
+        v = scene.pole[1] + radius * np.sin(angle)
+        keep = scene.in_sky(u, v)
+        alpha = clouds.opacity(cloud_t_s[i:i + chunk, None], v * CLOUD_CELLS_PER_HEIGHT,
+                               u * CLOUD_CELLS_PER_HEIGHT)
+        visible = ((1.0 - alpha) >= needed) & keep
+        out[i:i + chunk] = visible.sum(1) / np.maximum(keep.sum(1), 1)
+    return out
+
+
+def visible_star_fraction(
+    scene: StationScene, clouds: CloudField, sky_t_s: float, cloud_t_s: float
+) -> float:
+    """:func:`visible_star_fractions` at one time."""
+    return float(visible_star_fractions(scene, clouds, np.array([sky_t_s]), np.array([cloud_t_s]))[0])
 
 
 def cloud_grid(scene: StationScene, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -62,6 +62,7 @@ class SyntheticSettings:
     seed: int = 0
     legacy_names: bool = False
     day_timelapses: bool = True
+    frames_per_day: int | None = None   # frames in each daytime timelapse; None: frames_per_night
     first_night: str = "20251106"
     night_hours: float = 10.0
     day_hours: float = 7.0
@@ -78,6 +79,8 @@ class SyntheticSettings:
         if len(set(self.stations)) != len(self.stations):
             raise ValueError(f"synthetic.stations: duplicate station ids in {list(self.stations)}")
         gmn.parse_night(self.first_night, "synthetic.first_night")
+        if self.frames_per_day is not None and self.frames_per_day < 1:
+            raise ValueError(f"synthetic.frames_per_day must be at least 1, got {self.frames_per_day}")
         for key in ("nights", "frames_per_night", "width", "height", "bursts_per_night"):
             if getattr(self, key) < 1:
                 raise ValueError(f"synthetic.{key} must be at least 1, got {getattr(self, key)}")
@@ -253,19 +256,20 @@ def plan_archive(settings: SyntheticSettings) -> list[SpanPlan]:
             for kind in kinds:
                 key = (settings.seed, 2, _station_key(station), n_idx, kinds.index(kind))
                 rng = np.random.default_rng(list(key))
+                midnight = datetime.combine(night, datetime.min.time(), gmn.UTC)
                 if kind == "night":
-                    base = datetime.combine(night, datetime.min.time(), gmn.UTC) + timedelta(hours=22.5)
-                    hours = settings.night_hours
+                    base, hours, frames = midnight + timedelta(hours=22.5), settings.night_hours, \
+                        settings.frames_per_night
                 else:
-                    base = datetime.combine(night, datetime.min.time(), gmn.UTC) + timedelta(hours=13.5)
-                    hours = settings.day_hours
+                    base, hours = midnight + timedelta(hours=13.5), settings.day_hours
+                    frames = settings.frames_per_day or settings.frames_per_night
                 start = base + timedelta(minutes=evening_offset_min + rng.uniform(-10, 10),
                                          microseconds=int(rng.integers(0, 1_000_000)))
                 span_s = hours * 3600 + rng.uniform(-1200, 1200)
-                span_s = max(span_s, settings.frames_per_night * settings.frame_interval_s + 5)
+                span_s = max(span_s, frames * settings.frame_interval_s + 5)
                 end = start + timedelta(seconds=span_s)
-                times = burst_times(rng, start, span_s, settings.frames_per_night,
-                                    settings.frame_interval_s, settings.bursts_per_night)
+                times = burst_times(rng, start, span_s, frames, settings.frame_interval_s,
+                                    settings.bursts_per_night)
                 clouds = sky.make_clouds(rng, span_s, overcast=overcast and kind == "night")
                 plans.append(SpanPlan(
                     station=station, night=night, kind=kind,
@@ -308,9 +312,10 @@ def star_fraction_curve(
         offsets = offsets[(offsets < gap_start) | (offsets > gap_start + gap_len)]
     t0 = plan.detected_start or plan.start
     times = [t0 + timedelta(seconds=float(o)) for o in offsets]
-    fractions = [sky.visible_star_fraction(scene, plan.clouds, sky_seconds(t),
-                                           (t - plan.start).total_seconds()) for t in times]
-    return times, fractions
+    fractions = sky.visible_star_fractions(
+        scene, plan.clouds, np.array([sky_seconds(t) for t in times]),
+        np.array([(t - plan.start).total_seconds() for t in times]))
+    return times, [float(f) for f in fractions]
 
 
 @dataclass(frozen=True)
@@ -323,15 +328,12 @@ def frame_truths(plan: SpanPlan, scene: sky.StationScene, height: int, width: in
                  ) -> tuple[list[FrameTruth], list[np.ndarray]]:
     """Per-frame truth and the low-resolution opacity grids the renderer upsamples."""
     yy, xx, sky_mask = sky.cloud_grid(scene, height, width)
-    truths, grids = [], []
-    for ts in plan.frame_times:
-        t = (ts - plan.start).total_seconds()
-        alpha = plan.clouds.opacity(t, yy, xx)
-        grids.append(alpha)
-        truths.append(FrameTruth(
-            round(sky.cloud_fraction(alpha, sky_mask), 4),
-            round(sky.visible_star_fraction(scene, plan.clouds, sky_seconds(ts), t), 4),
-        ))
+    cloud_t = np.array([(ts - plan.start).total_seconds() for ts in plan.frame_times])
+    stars = sky.visible_star_fractions(
+        scene, plan.clouds, np.array([sky_seconds(ts) for ts in plan.frame_times]), cloud_t)
+    grids = [plan.clouds.opacity(t, yy, xx) for t in cloud_t]
+    truths = [FrameTruth(round(sky.cloud_fraction(alpha, sky_mask), 4), round(float(f), 4))
+              for alpha, f in zip(grids, stars)]
     return truths, grids
 
 
@@ -357,6 +359,28 @@ def truth_rows(plan: SpanPlan, truths: Sequence[FrameTruth]) -> list[dict]:
             "image_filename": gmn.format_image_name(plan.station, ts),
         })
     return rows
+
+
+def compute_intervals(plan: SpanPlan, scene: sky.StationScene, settings: SyntheticSettings
+                      ) -> list[tuple[datetime, datetime]]:
+    """The night's RMS clear-sky intervals (also stored on ``plan``)."""
+    times, fractions = star_fraction_curve(plan, scene, settings.rms_sample_s)
+    plan.intervals = clear_intervals(times, fractions)
+    return plan.intervals
+
+
+def truth_table(settings: SyntheticSettings) -> pd.DataFrame:
+    """The ``truth.csv`` an archive with these settings gets, computed without rendering."""
+    settings.validate()
+    station_scenes = scenes(settings)
+    rows: list[dict] = []
+    for plan in plan_archive(settings):
+        scene = station_scenes[plan.station]
+        if plan.kind == "night":
+            compute_intervals(plan, scene, settings)
+        truths, _ = frame_truths(plan, scene, settings.height, settings.width)
+        rows.extend(truth_rows(plan, truths))
+    return pd.DataFrame(rows, columns=TRUTH_COLUMNS)
 
 
 # --- rendering ----------------------------------------------------------------------------
@@ -448,8 +472,7 @@ def generate_archive(
     for plan in tqdm(plans, desc="synthetic timelapses", unit="timelapse", disable=not progress):
         scene = station_scenes[plan.station]
         if plan.kind == "night":
-            times, fractions = star_fraction_curve(plan, scene, settings.rms_sample_s)
-            plan.intervals = clear_intervals(times, fractions)
+            compute_intervals(plan, scene, settings)
             cloudy_nights += not plan.intervals
             rel = plan.interval_file_rel()
             write_json(out_dir / rel, gmn.format_interval_file(plan.station, plan.intervals))

@@ -93,7 +93,7 @@ def encode_timelapse(
                 video_frame = av.VideoFrame.from_ndarray(frame, format=fmt)
                 video_frame.pts = count
                 video_frame.time_base = Fraction(1, fps)
-                for packet in stream.encode(video_frame.reformat(format=PIX_FMT)):
+                for packet in stream.encode(video_frame):
                     container.mux(packet)
                 count += 1
             if stream is None:
