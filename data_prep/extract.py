@@ -16,14 +16,14 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import hydra
 import numpy as np
 from omegaconf import DictConfig
-from PIL import Image
 from tqdm import tqdm
 
 from data_prep.frame_decode import VideoIndex, VideoReadError, index_video, read_frames
@@ -49,12 +49,14 @@ from data_prep.gmn import (
     parse_timelapse_name,
 )
 from data_prep.label import format_names, load_interval_index
+from data_prep.png_encode import encode_png
 from data_prep.summary import StepSummary
 from gmn_weather.atomic import atomic_path, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 
 KINDS = ("night", "day")
+MAX_PENDING_WRITES = 8  # decoded frames waiting for the PNG writer (memory bound)
 
 
 # --- pure pieces --------------------------------------------------------------------------
@@ -88,7 +90,7 @@ class ImageOptions:
     out_dir: str
     color: bool = False
     mask_overlay: bool = False
-    overlay_width_frac: float = 0.45
+    overlay_width_frac: float = 0.5
     overlay_height_frac: float = 0.06
     png_compress_level: int = 1
     seek_overhead_frames: int = 8
@@ -116,7 +118,7 @@ def save_png(image: np.ndarray, path: Path, options: ImageOptions) -> None:
         image = mask_timestamp_overlay(image, options.overlay_width_frac,
                                        options.overlay_height_frac)
     with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG", compress_level=options.png_compress_level)
+        tmp.write_bytes(encode_png(image, options.png_compress_level))
 
 
 def extract_video(job: VideoJob, options: ImageOptions) -> VideoResult:
@@ -139,17 +141,28 @@ def extract_video(job: VideoJob, options: ImageOptions) -> VideoResult:
     out_dir = Path(options.out_dir)
 
     done: set[int] = set()
+    pending: deque[tuple[int, Future]] = deque()
 
-    def write(i: int, image: np.ndarray) -> None:
-        save_png(image, out_dir / names[i], options)
+    def finish_oldest() -> None:
+        i, future = pending.popleft()
+        future.result()
         done.add(i)
 
-    try:
-        _, problems = read_frames(index, list(names), write, color=options.color,
-                                  seek_overhead_frames=options.seek_overhead_frames,
-                                  threads=options.decode_threads)
-    except OSError as exc:
-        problems = [f"{out_dir}: cannot write images from {video} ({exc})"]
+    # PNG encoding (zlib, GIL released) runs in a writer thread while the next frames decode.
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        def write(i: int, image: np.ndarray) -> None:
+            pending.append((i, writer.submit(save_png, image, out_dir / names[i], options)))
+            if len(pending) > MAX_PENDING_WRITES:
+                finish_oldest()
+
+        try:
+            _, problems = read_frames(index, list(names), write, color=options.color,
+                                      seek_overhead_frames=options.seek_overhead_frames,
+                                      threads=options.decode_threads)
+            while pending:
+                finish_oldest()
+        except OSError as exc:
+            problems = [f"{out_dir}: cannot write images from {video} ({exc})"]
     result.written = len(done)
     result.failures.extend(problems)
     result.missing = sorted(names[i] for i in names if i not in done)
