@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,59 +235,91 @@ def _run_gemini(cfg: DictConfig, api_key: str | None, plan: Plan, night_dir: Pat
                            settings.image_model, settings.prompt_hash, redact(message))
 
     fatal: str | None = None
-    pool = ThreadPoolExecutor(max_workers=settings.concurrency,
-                              thread_name_prefix="night_to_day")
-    pending: dict[Future, str] = {}
-    queue = list(reversed(plan.todo))
-    progress = tqdm(total=len(plan.todo), desc="night_to_day (gemini)", unit="image")
-    try:
-        # Submit only as many as can run, so a stop leaves the rest unsent and unqueued.
-        while queue or pending:
-            while queue and len(pending) < settings.concurrency and not stop.is_set():
-                name = queue.pop()
-                pending[pool.submit(convert_one, name)] = name
-            if not pending:
-                break
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                name = pending.pop(future)
-                progress.update(1)
-                conversion, unreadable = future.result()
-                if conversion is None:
-                    writer.record(row_for(name, "failed", 0, None, unreadable))
-                    summary.count("failed")
-                    summary.add_failure(f"{night_dir / name}: {unreadable}")
-                    continue
-                summary.count("requests", conversion.requests)
-                if conversion.status == "stopped":
-                    if conversion.requests:
-                        writer.record(row_for(name, "failed", conversion.requests, conversion,
-                                              conversion.message))
-                    summary.count("not_sent" if not conversion.requests else "failed")
-                    continue
-                writer.record(row_for(name, conversion.status, conversion.requests, conversion,
+
+    def record(name: str, conversion, unreadable: str) -> None:
+        nonlocal fatal
+        if conversion is None:
+            writer.record(row_for(name, "failed", 0, None, unreadable))
+            summary.count("failed")
+            summary.add_failure(f"{night_dir / name}: {unreadable}")
+            return
+        summary.count("requests", conversion.requests)
+        if conversion.status == "stopped":
+            if conversion.requests:  # money was spent: keep the count
+                writer.record(row_for(name, "failed", conversion.requests, conversion,
                                       conversion.message))
-                summary.count(conversion.status)
-                if conversion.status == "failed":
-                    summary.add_failure(f"{name}: {redact(conversion.message)}")
-                elif conversion.status == "blocked":
-                    log.warning("%s blocked: %s", name, redact(conversion.message))
-                elif conversion.message:
-                    log.info("%s: %s", name, redact(conversion.message))
-                if conversion.fatal and fatal is None:
-                    fatal = redact(conversion.fatal)
-                    log.error("stopping: %s", fatal)
-                    stop.set()
+                summary.count("failed")
+            else:
+                summary.count("not_sent")
+            return
+        writer.record(row_for(name, conversion.status, conversion.requests, conversion,
+                              conversion.message))
+        summary.count(conversion.status)
+        if conversion.status == "failed" and not conversion.fatal:
+            summary.add_failure(f"{name}: {redact(conversion.message)}")
+        elif conversion.status == "blocked":
+            log.warning("%s blocked: %s", name, redact(conversion.message))
+        elif conversion.message:
+            log.info("%s: %s", name, redact(conversion.message))
+        if conversion.fatal and fatal is None:
+            fatal = redact(conversion.fatal)
+            log.error("stopping: %s", fatal)
+            stop.set()
+
+    # Each worker takes the next image itself, so no worker waits for the manifest writes
+    # here; after a stop, images nobody took stay unsent.
+    work: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for name in plan.todo:
+        work.put(name)
+    results: queue.SimpleQueue = queue.SimpleQueue()
+
+    def worker() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    name = work.get_nowait()
+                except queue.Empty:
+                    return
+                results.put((name, *convert_one(name)))
+        except BaseException:
+            stop.set()  # a bug in one worker stops the others; its future re-raises it
+            raise
+        finally:
+            results.put(None)
+
+    # Twice as many workers as request slots: while one decodes, checks or saves an image,
+    # another already waits with the next request, so the slots stay busy.
+    n_workers = 2 * settings.concurrency
+    pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="night_to_day")
+    workers = [pool.submit(worker) for _ in range(n_workers)]
+    progress = tqdm(total=len(plan.todo), desc="night_to_day (gemini)", unit="image")
+    running = len(workers)
+    try:
+        while running:
+            item = results.get()
+            if item is None:
+                running -= 1
+            else:
+                record(*item)
+                progress.update(1)
     except BaseException:
         stop.set()  # interrupted: in-flight requests finish, nothing new is sent
+        pool.shutdown(wait=True)
+        while not results.empty():  # keep what finished meanwhile
+            item = results.get()
+            if item is not None:
+                record(*item)
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True)
         progress.close()
         writer.flush()
+    for future in workers:
+        future.result()  # re-raises an unexpected error of a worker
     if fatal is not None:
-        if queue:
-            summary.count("not_sent", len(queue))
+        unsent = work.qsize()
+        if unsent:
+            summary.count("not_sent", unsent)
         summary.add_failure(fatal)
 
 

@@ -14,13 +14,14 @@ whole run instead of failing every image in turn. The interpretation of response
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import io
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -275,6 +276,20 @@ class GeminiDayConverter:
         self.redact = redact
         self._rng = rng or random.Random()
         self._rng_lock = threading.Lock()
+        # At most `concurrency` requests in flight, however many workers prepare images.
+        self._in_flight = threading.BoundedSemaphore(settings.concurrency)
+
+    @contextlib.contextmanager
+    def _request_slot(self) -> Iterator[None]:
+        while not self._in_flight.acquire(timeout=0.1):
+            if self.stop.is_set():
+                raise Stopped("run stopping")
+        try:
+            if self.stop.is_set():
+                raise Stopped("run stopping")
+            yield
+        finally:
+            self._in_flight.release()
 
     def _jitter(self, retry: int) -> float:
         with self._rng_lock:
@@ -290,26 +305,23 @@ class GeminiDayConverter:
         """One logical request, retried on transient failures; counts every HTTP request."""
         s = self.settings
         for attempt in range(1, s.max_attempts + 1):
-            if self.stop.is_set() or not self.pacer.acquire(self.stop):
-                raise Stopped("run stopping")
-            conversion.requests += 1
             try:
-                return self.client.models.generate_content(model=model, contents=contents,
-                                                           config=config)
+                with self._request_slot():
+                    if not self.pacer.acquire(self.stop):
+                        raise Stopped("run stopping")
+                    conversion.requests += 1
+                    try:
+                        return self.client.models.generate_content(
+                            model=model, contents=contents, config=config)
+                    except errors.APIError as exc:
+                        fatal = self._fatal_message(exc, what)
+                        if fatal is not None:
+                            self.stop.set()  # before the slot is free for another request
+                            raise FatalAPIError(fatal) from None
+                        raise
             except errors.APIError as exc:
                 code, status = exc.code, exc.status or ""
                 message = self.redact(str(exc.message or ""))
-                details = str(exc.details)
-                if code in (401, 403) or (code == 400 and (
-                        "API_KEY_INVALID" in details or "API key not valid" in details)):
-                    raise FatalAPIError(
-                        f"the Gemini API rejected the API key (HTTP {code} {status}: {message}); "
-                        "check GEMINI_API_KEY / GOOGLE_API_KEY") from None
-                if code == 404:
-                    raise FatalAPIError(
-                        f"model or endpoint not found for {what} (HTTP 404: {message}); check "
-                        "converter.image_model, converter.check_model, converter.base_url and "
-                        "converter.api_version") from None
                 failure = f"{what}: HTTP {code} {status}: {message}".rstrip(": ")
                 if not is_retryable_status(code) or attempt == s.max_attempts:
                     raise RequestFailed(
@@ -329,6 +341,20 @@ class GeminiDayConverter:
             log.info("%s; retry %d/%d in %.1f s", failure, attempt, s.max_attempts - 1, delay)
             self._wait(delay)
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _fatal_message(self, exc: errors.APIError, what: str) -> str | None:
+        """The message for an error that no other request would escape, else None."""
+        code, status = exc.code, exc.status or ""
+        message, details = self.redact(str(exc.message or "")), str(exc.details)
+        if code in (401, 403) or (code == 400 and (
+                "API_KEY_INVALID" in details or "API key not valid" in details)):
+            return (f"the Gemini API rejected the API key (HTTP {code} {status}: {message}); "
+                    "check GEMINI_API_KEY / GOOGLE_API_KEY")
+        if code == 404:
+            return (f"model or endpoint not found for {what} (HTTP 404: {message}); check "
+                    "converter.image_model, converter.check_model, converter.base_url and "
+                    "converter.api_version")
+        return None
 
     def _ask_image(self, conversion: Conversion, what: str, image_png: bytes, prompt: str,
                    size: tuple[int, int]) -> Image.Image | None:
