@@ -63,7 +63,7 @@ class DownloadJob:
 @dataclass(frozen=True)
 class DownloadSettings:
     workers: int = 4
-    chunk_size: int = 1 << 20
+    chunk_size: int = 1 << 16
     retries: int = 5
     backoff_s: float = 1.0
     backoff_max_s: float = 30.0
@@ -141,8 +141,6 @@ def fetch_file(source: RemoteSource, job: DownloadJob, settings: DownloadSetting
                     ahead = transferred / settings.max_bytes_per_s - (time.monotonic() - started)
                     if ahead > 0:
                         time.sleep(ahead)
-            out.flush()
-            os.fsync(out.fileno())
         size = part.stat().st_size
         if size != remote.size:
             raise SizeMismatchError(f"{part}: {size} bytes on disk, the server reports "

@@ -196,10 +196,14 @@ class SftpFile:
 
     def chunks(self, offset: int, chunk_size: int, pipelined: bool = True) -> Iterator[bytes]:
         self._fh.seek(offset)
-        if pipelined and offset < self.size:
-            # Queue read requests for the rest of the file so the server streams it back-to-back.
+        if pipelined and self.size - offset > 2 * self._fh.MAX_REQUEST_SIZE:
+            # Queue read requests for the rest of the file so the server streams it back-to-back
+            # (small files are one or two plain reads: a prefetch thread would cost more).
             self._fh.prefetch(self.size, PREFETCH_REQUESTS)
-        while data := self._fh.read(chunk_size):
+        remaining = self.size - offset
+        # Stop at the size fstat gave instead of asking past the end: one round trip less per file.
+        while remaining > 0 and (data := self._fh.read(min(chunk_size, remaining))):
+            remaining -= len(data)
             yield data
 
     def close(self) -> None:
