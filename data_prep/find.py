@@ -180,14 +180,18 @@ def read_nights_csv(path: Path) -> list[NightRow]:
 # --- I/O edges ------------------------------------------------------------------------------
 
 
+def report_rejected(rejected: list[str], summary: StepSummary) -> None:
+    for message in rejected:
+        summary.add_failure(message)
+        summary.count("rejected_names")
+
+
 def list_stations(source: RemoteSource, flux_root: str, configured: list[str],
                   summary: StepSummary) -> list[str]:
     if configured:
         return [parse_station(str(s), "source.stations") for s in configured]
     entries, rejected = safe_names(source.listdir(flux_root), flux_root)
-    for message in rejected:
-        summary.add_failure(message)
-    summary.count("rejected_names", len(rejected))
+    report_rejected(rejected, summary)
     stations = station_folders([e.name for e in entries])
     if not stations:
         summary.add_failure(f"no station folders under {flux_root} on {source.description}: "
@@ -223,9 +227,7 @@ def run(cfg: DictConfig) -> StepSummary:
                 summary.add_failure(f"{station_dir} not found on {source.description} "
                                     f"(station {station} in source.stations?)")
                 continue
-            for message in rejected:
-                summary.add_failure(message)
-            summary.count("rejected_names", len(rejected))
+            report_rejected(rejected, summary)
             chosen = select_detected([e.name for e in entries], station, since, until, last_n)
             summary.count("detected_folders", len(chosen))
             selected.extend(chosen)

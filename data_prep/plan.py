@@ -28,7 +28,7 @@ import hydra
 from omegaconf import DictConfig
 
 from data_prep.download import MANIFEST_COLUMNS
-from data_prep.find import NightRow, read_nights_csv, safe_names
+from data_prep.find import NightRow, read_nights_csv, report_rejected, safe_names
 from data_prep.gmn import (
     FRAMETIMES_SUFFIX,
     LEGACY_TIMESTAMPS_SUFFIX,
@@ -217,8 +217,7 @@ def run(cfg: DictConfig) -> StepSummary:
             except FileNotFoundError:
                 summary.add_failure(f"{station_dir} not found on {source.description}")
                 continue
-            for message in rejected:
-                summary.add_failure(message)
+            report_rejected(rejected, summary)
             folders = timelapse_folders([e.name for e in entries], station)
             station_nights = {night for st, night in wanted if st == station}
             if kind == "night":
@@ -234,8 +233,7 @@ def run(cfg: DictConfig) -> StepSummary:
         for folder in selected:
             folder_dir = posixpath.join(video_root, folder.station, folder.folder_name)
             entries, rejected = safe_names(source.listdir(folder_dir), folder_dir)
-            for message in rejected:
-                summary.add_failure(message)
+            report_rejected(rejected, summary)
             video, frame_times = folder_files(entries)
             if video is None or frame_times is None:
                 what = "video" if video is None else "frame-time map"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import fixtures_sshd
@@ -140,3 +141,21 @@ def test_missing_key_file_is_named(sshd_server, tmp_path):
     known = sshd_server.write_known_hosts(tmp_path / "known_hosts")
     with pytest.raises(SourceError, match="source.key_file .*nope"):
         SftpSource(settings_for(sshd_server, known, key_file=str(tmp_path / "nope")))
+
+
+def test_encrypted_key_passphrase_comes_from_the_environment(sshd_server, tmp_path, monkeypatch):
+    known = sshd_server.write_known_hosts(tmp_path / "known_hosts")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    locked = tmp_path / "locked_ed25519"
+    locked.write_bytes(sshd_server.client_key.read_bytes())
+    locked.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", "s3cret-phrase", "-f", str(locked)], check=True)
+    monkeypatch.delenv("GMN_SSH_KEY_PASSPHRASE", raising=False)
+    with pytest.raises(SourceAuthError, match="GMN_SSH_KEY_PASSPHRASE"):
+        SftpSource(settings_for(sshd_server, known, key_file=str(locked)))
+    monkeypatch.setenv("GMN_SSH_KEY_PASSPHRASE", "s3cret-phrase")
+    source = SftpSource(settings_for(sshd_server, known, key_file=str(locked)))
+    try:
+        assert source.stat(sshd_server.root.as_posix()).is_dir
+    finally:
+        source.close()
