@@ -208,8 +208,10 @@ def _run_gemini(cfg: DictConfig, api_key: str | None, plan: Plan, night_dir: Pat
     if not plan.todo:
         return
     # httpx logs every request line at INFO; the per-image outcome is what a user needs.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    assert api_key is not None, "run() reads the key before anything is written"
+    for name in ("httpx", "httpx2"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if api_key is None:
+        raise ValueError("converter=gemini needs the API key read by run()")
     redact = redactor(api_key)
     client = make_client(api_key, settings)
     stop = threading.Event()
@@ -364,6 +366,9 @@ def run(cfg: DictConfig) -> StepSummary:
         log.info("converter.max_images=%s: %d image(s) left for a later run", max_images,
                  plan.capped)
 
+    if not dry_run:
+        for status in ("done", "blocked", "failed"):
+            summary.count(status, 0)  # the closing line always shows all three
     writer = ManifestWriter(manifest_path, dict(manifest),
                             min_interval_s=0.0 if converter == "gemini" else 2.0)
     if converter == "local":

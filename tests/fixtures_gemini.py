@@ -43,6 +43,7 @@ SCENARIOS = {
     "stars": "check answers HAS_STARS; the correction returns the corrected image",
     "wrong_size": "image at twice the source size",
     "thought": "a thought image, a text part, then the final image",
+    "timeout_once": "the first answer comes after 1.5 s (past a short client timeout)",
 }
 
 
@@ -201,6 +202,8 @@ class GeminiStandIn:
             kind = "correction" if is_day else "image"
         record = RecordedRequest(url.path, api_version, model, kind, marker, 0,
                                  key == self.api_key, time.monotonic(), sorted(body), prompt)
+        with self._lock:  # recorded on arrival, so a request the client gave up on counts too
+            self.requests.append(record)
         if key != self.api_key:
             # Never echo the key back, as the real service does not.
             status, payload = 403, {"error": {"code": 403, "status": "PERMISSION_DENIED",
@@ -216,8 +219,6 @@ class GeminiStandIn:
                 time.sleep(self.image_delay_s)
             status, payload, headers = self._answer(scenario, kind, n, marker or 0, image, model)
         record.status = status
-        with self._lock:
-            self.requests.append(record)
         self._send(handler, status, payload, headers)
 
     @staticmethod
@@ -252,6 +253,8 @@ class GeminiStandIn:
             return 200, _text_response(f"{answer}", model), {}
         if kind == "correction":
             return 200, _image_response([_png((marker, DAY_GREEN, 1), size)], model), {}
+        if scenario == "timeout_once" and n == 0:
+            time.sleep(1.5)
         if scenario == "rate_limited_once" and n == 0:
             return 429, {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
                                    "message": "Resource has been exhausted"}}, {"Retry-After": "1"}
@@ -290,13 +293,17 @@ class GeminiStandIn:
     def _send(handler: BaseHTTPRequestHandler, status: int, payload: dict,
               headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json; charset=UTF-8")
-        handler.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json; charset=UTF-8")
+            handler.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            handler.wfile.write(data)
+            handler.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            handler.close_connection = True  # the client gave up (timeout): as a real server
 
 
 def _text_response(text: str, model: str) -> dict:

@@ -79,6 +79,7 @@ def test_scripted_responses_manifest_outputs_and_restart(tmp_path, api_key):
         assert "no image after 3 answers" in by[8].error
         assert "resized 64x36 -> 32x18" in by[10].error
         assert {r.model for r in rows.values()} == {"gemini-2.5-flash-image"}
+        assert {r.api_version for r in server.requests} == {"v1"}  # the SDK's default
         assert len({r.prompt_hash for r in rows.values()}) == 1
         # Retry-After: 1 was honoured between the 429 and the retry
         first, second = server.requests_for(2, "image")
@@ -139,6 +140,17 @@ def test_concurrency_and_request_pacing(tmp_path, api_key):
         assert times[-1] - times[0] >= 0.65
 
 
+def test_timeout_is_retried(tmp_path, api_key):
+    data = tmp_path / "data"
+    make_images(data, [1, 2])
+    with GeminiStandIn(KEY, {1: "timeout_once"}) as server:
+        summary = night_to_day.run(prep_config(
+            gemini_overrides(data, server, request_timeout_s=0.5)))
+        assert summary.counts["done"] == 2 and summary.exit_code == 0
+        assert len(server.requests_for(1, "image")) == 2  # timed out once, then answered
+        assert read_manifest(data / "night_to_day_manifest.csv")[name_of(1)].attempts == 3
+
+
 def test_wrong_api_key_stops_the_run_without_a_retry_storm(tmp_path, api_key):
     data = tmp_path / "data"
     make_images(data, range(1, 7))
@@ -157,15 +169,15 @@ def test_wrong_api_key_stops_the_run_without_a_retry_storm(tmp_path, api_key):
     assert files_containing(tmp_path, KEY) == []
 
 
-def test_api_version_v1_max_images_and_both_key_spellings(tmp_path, api_key):
+def test_api_version_v1beta_max_images_and_both_key_spellings(tmp_path, api_key):
     data = tmp_path / "data"
     make_images(data, range(1, 5))
     with GeminiStandIn(KEY) as server:
         summary = night_to_day.run(prep_config(
-            gemini_overrides(data, server, api_version="v1", max_images=2)))
+            gemini_overrides(data, server, api_version="v1beta", max_images=2)))
         assert summary.counts["done"] == 2 and summary.counts["left_by_max_images"] == 2
         assert {r.marker for r in server.requests} == {1, 2}
-        assert {r.path.split("/")[1] for r in server.requests} == {"v1"}
+        assert {r.path.split("/")[1] for r in server.requests} == {"v1beta"}
         assert all(r.body_keys[0] == "contents" for r in server.requests)
 
         # The stand-in also reads snake_case bodies and a ?key= query, as the REST API does.
