@@ -343,6 +343,11 @@ def run(cfg: DictConfig) -> StepSummary:
     if converter not in ("gemini", "local"):
         raise ValueError(f"converter.name={converter!r}: expected gemini, local or none")
 
+    for secret_key in ("api_key", "key"):
+        if secret_key in cfg.converter:
+            raise ValueError(f"converter.{secret_key} is set: the API key is read only from "
+                             "GEMINI_API_KEY or GOOGLE_API_KEY; remove it from the command "
+                             "line or config (Hydra has saved it in the run folder)")
     dry_run = bool(cfg.converter.get("dry_run", False))
     api_key = None
     if converter == "gemini" and not dry_run:

@@ -9,6 +9,7 @@ import pytest
 from fixtures_gemini import prep_config
 from google.genai import types
 
+from data_prep import night_to_day
 from data_prep.converters.gemini import (
     MissingAPIKeyError,
     api_key_from_env,
@@ -101,6 +102,9 @@ def test_settings_from_the_shipped_config():
         ["converter=gemini", "converter.prompts.day=Make it noon."]).converter)
     assert changed.prompt_hash != settings.prompt_hash
     assert "api_key" not in cfg.converter and "key" not in cfg.converter
+    forced = prep_config(["converter=gemini", "+converter.api_key=abc"])
+    with pytest.raises(ValueError, match="read only from GEMINI_API_KEY or GOOGLE_API_KEY"):
+        night_to_day.run(forced)
 
 
 def row(name, status, model="gemini-2.5-flash-image", attempts=2):
