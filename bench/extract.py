@@ -32,8 +32,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from data_prep.extract import ImageOptions, VideoJob, extract_video  # noqa: E402
-from data_prep.timelapse_video import encode_timelapse  # noqa: E402
+from data_prep.extract import ImageOptions, VideoJob, extract_video
+from data_prep.timelapse_video import encode_timelapse
 
 FPS = 30
 
@@ -80,9 +80,9 @@ def cached_video(cache: Path, frames: int, width: int, height: int, gop: int, cr
     return path
 
 
-def timed(fn) -> tuple[float, object]:
+def timed(fn, *args) -> tuple[float, object]:
     started = time.perf_counter()
-    result = fn()
+    result = fn(*args)
     return time.perf_counter() - started, result
 
 
@@ -107,9 +107,9 @@ def run_select(ffmpeg: str, video: Path, targets: list[int], out: Path, level: i
     result = subprocess.run(
         [ffmpeg, "-v", "error", "-i", str(video), "-vf", f"select='{expression}'",
          "-fps_mode", "passthrough", "-pix_fmt", "gray", "-compression_level", str(level),
-         "-y", str(out / "%05d.png")], capture_output=True, text=True)
+         "-y", str(out / "%05d.png")], check=False, capture_output=True, text=True)
     if result.returncode != 0:
-        return (result.stderr.strip().splitlines() or ["exit code %d" % result.returncode])[-1]
+        return (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
     written = len(list(out.glob("*.png")))
     return "" if written == len(targets) else f"wrote {written} of {len(targets)} frames"
 
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     video = cached_video(args.cache_dir, args.frames, args.width, args.height, args.gop, args.crf)
     counts = [int(c) for c in args.counts.split(",")]
     rng = np.random.default_rng(args.seed)
-    bare_s, _ = timed(lambda: run_bare(ffmpeg, video))
+    bare_s, _ = timed(run_bare, ffmpeg, video)
     print(f"video: {video.name} ({video.stat().st_size / 1e6:.1f} MB); "
           f"bare full decode (ffmpeg -f null): {bare_s:.2f} s")
     header = (f"{'N':>5} {'ours s':>8} {'per-frame s':>12} {'select s':>9} "
@@ -152,14 +152,14 @@ def main(argv: list[str] | None = None) -> None:
             dirs = {name: tmp / name for name in ("ours", "per_frame", "select")}
             for d in dirs.values():
                 d.mkdir()
-            ours_s, _ = timed(lambda: run_ours(video, args.frames, targets, dirs["ours"],
-                                               args.png_level))
+            ours_s, _ = timed(run_ours, video, args.frames, targets, dirs["ours"],
+                              args.png_level)
             per_frame_s = None
             if n <= args.per_frame_max:
-                per_frame_s, _ = timed(lambda: run_per_frame(ffmpeg, video, targets,
-                                                             dirs["per_frame"], args.png_level))
-            select_s, select_error = timed(lambda: run_select(ffmpeg, video, targets,
-                                                              dirs["select"], args.png_level))
+                per_frame_s, _ = timed(run_per_frame, ffmpeg, video, targets,
+                                       dirs["per_frame"], args.png_level)
+            select_s, select_error = timed(run_select, ffmpeg, video, targets,
+                                           dirs["select"], args.png_level)
             if select_error:
                 notes.append(f"select pass for {n} frames failed: {select_error[:160]}")
             shutil.rmtree(tmp, ignore_errors=True)
