@@ -328,13 +328,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def prep_overrides() -> list[str]:
-    """Overrides every composed prep config in these tests needs."""
-    # TEMPORARY while conf/synthetic is being written by its owner: a stub group elsewhere.
-    if not (REPO / "conf" / "synthetic").is_dir():
-        stub = Path("/tmp/gmn_weather_stub_conf/synthetic")
-        stub.mkdir(parents=True, exist_ok=True)
-        (stub / "default.yaml").touch()
-        return [f"hydra.searchpath=[file://{stub.parent}]"]
+    """Overrides every composed prep config in these tests needs (none at present; the
+    subprocess tests pass the same list to the command line)."""
     return []
 
 
