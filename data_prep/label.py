@@ -38,7 +38,7 @@ from data_prep.labelling import (
     merge_clear_intervals,
 )
 from data_prep.summary import StepSummary
-from gmn_weather.atomic import remove_stale_temporaries, write_text
+from gmn_weather.atomic import TEMP_SUFFIX, write_text
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,8 @@ def label_step(cfg: DictConfig) -> LabelOutcome:
     summary = StepSummary("label")
     images_dir, output = Path(lcfg.images_dir), Path(lcfg.output)
     default_station = parse_station(lcfg.station, "label.station") if lcfg.station else None
-    remove_stale_temporaries(output.parent)
+    for stale in output.parent.glob(f".{output.name}.*{TEMP_SUFFIX}"):
+        stale.unlink(missing_ok=True)  # left by a killed run
 
     if not images_dir.is_dir():
         summary.add_failure(f"{images_dir}: image folder not found "

@@ -97,17 +97,13 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def prep_config(data_dir: Path, **overrides):
-    """The extract/label part of the prep config (the groups' real YAML files), rooted at
-    ``data_dir``; ``overrides`` use dotted keys with ``__`` for the dot
-    (``extract__per_night=4``)."""
+    """The real prep config (``conf/prep.yaml``, composed by Hydra) rooted at ``data_dir``,
+    one worker; ``overrides`` use ``__`` for the dot (``extract__per_night=4``)."""
+    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.create({
-        "paths": OmegaConf.load(CONF_DIR / "paths" / "default.yaml"),
-        "extract": OmegaConf.load(CONF_DIR / "extract" / "default.yaml"),
-        "label": OmegaConf.load(CONF_DIR / "label" / "default.yaml"),
-    })
-    cfg.paths.data_dir = str(data_dir)
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        cfg = compose(config_name="prep", overrides=[f"paths.data_dir={data_dir}"])
     cfg.extract.workers = 1
     for key, value in overrides.items():
         OmegaConf.update(cfg, key.replace("__", "."), value, merge=False)
