@@ -257,19 +257,28 @@ def visible_star_fractions(
     """
     sky_t_s = np.atleast_1d(np.asarray(sky_t_s, dtype=np.float64))
     cloud_t_s = np.atleast_1d(np.asarray(cloud_t_s, dtype=np.float64))
-    radius = scene.catalogue.radius[scene.detectable]
-    angle0 = scene.catalogue.angle0[scene.detectable]
+    radius = scene.catalogue.radius[scene.detectable].astype(np.float32)
+    angle0 = scene.catalogue.angle0[scene.detectable].astype(np.float32)
     needed = 10 ** (-0.4 * (DETECTION_MAG - scene.catalogue.mag[scene.detectable]))
+    # The rotation phase is reduced in float64 first; float32 then suffices for the rest.
+    phase = np.mod(scene.direction * OMEGA * sky_t_s, 2 * np.pi).astype(np.float32)
     out = np.zeros(len(sky_t_s))
     for i in range(0, len(sky_t_s), chunk):
-        angle = angle0 + scene.direction * OMEGA * sky_t_s[i:i + chunk, None]
+        rows = slice(i, i + chunk)
+        angle = angle0 + phase[rows, None]
         u = scene.pole[0] + radius * np.cos(angle)
         v = scene.pole[1] + radius * np.sin(angle)
-        keep = scene.in_sky(u, v)
-        alpha = clouds.opacity(cloud_t_s[i:i + chunk, None], v * CLOUD_CELLS_PER_HEIGHT,
-                               u * CLOUD_CELLS_PER_HEIGHT)
-        visible = ((1.0 - alpha) >= needed) & keep
-        out[i:i + chunk] = visible.sum(1) / np.maximum(keep.sum(1), 1)
+        # Only the stars inside the frame matter; most of the catalogue is elsewhere.
+        row, star = np.nonzero((u >= 0) & (u < scene.aspect) & (v >= 0) & (v < 1))
+        uu, vv = u[row, star], v[row, star]
+        above = vv < scene.horizon_at(uu)
+        row, star, uu, vv = row[above], star[above], uu[above], vv[above]
+        alpha = clouds.opacity(cloud_t_s[rows][row], vv * CLOUD_CELLS_PER_HEIGHT,
+                               uu * CLOUD_CELLS_PER_HEIGHT)
+        n = len(angle)
+        visible = np.bincount(row, weights=(1.0 - alpha) >= needed[star], minlength=n)
+        predicted = np.bincount(row, minlength=n)
+        out[rows] = visible / np.maximum(predicted, 1)
     return out
 
 

@@ -1,0 +1,259 @@
+"""The synthetic GMN archive: names, videos, labels, star counts, contact sheet, determinism.
+
+Everything here reads one small archive (tests/fixtures_synthetic.py) through the formats
+module and real ffmpeg decoding (PyAV), the way the pipeline steps will.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+from fixtures_synthetic import SMALL_ARCHIVE, make_small_archive, synthetic_archive  # noqa: F401
+from PIL import Image
+from scipy.ndimage import maximum_filter, median_filter
+
+from data_prep import gmn
+from data_prep.synthetic import (
+    TRUTH_COLUMNS,
+    SyntheticSettings,
+    generate_archive,
+    station_ids,
+    truth_table,
+    write_contact_sheet,
+)
+
+# DESIGN.md's names, spelled out independently of data_prep.gmn.
+FOLDER_RE = re.compile(r"^(?P<st>[A-Z]{2}[A-Z0-9]{4})_(?P<s>\d{8}_\d{6})_to_(?P<e>\d{8}_\d{6})$")
+FILE_RE = r"^{st}_{s}_to_{e}_(frames_timelapse\.mp4|frametimes\.json)$"
+DETECTED_RE = re.compile(r"^(?P<st>[A-Z]{2}[A-Z0-9]{4})_\d{8}_\d{6}_\d{6}_detected$")
+FRAME_TIME_RE = re.compile(r"^\d{8}_\d{6}_\d{3}_(?P<suffix>[nd])$")
+
+
+def _night_videos(archive) -> list:
+    return [t for t in archive.timelapses if t.kind == "night"]
+
+
+def test_tree_matches_design_names(synthetic_archive):
+    root = synthetic_archive.out_dir
+    stations = sorted(p.name for p in (root / "contrails" / "CA").iterdir())
+    assert stations == ["CA0001", "CA0002"]
+    folders = sorted((root / "contrails" / "CA").glob("*/*"))
+    assert len(folders) == 8  # 2 stations x 2 nights x (night + day)
+    kinds = []
+    for folder in folders:
+        m = FOLDER_RE.match(folder.name)
+        assert m and m["st"] == folder.parent.name, folder
+        parsed = gmn.parse_timelapse_name(folder.name)
+        assert parsed.kind == "folder" and parsed.folder_name == folder.name
+        kinds.append("night" if parsed.is_night else "day" if parsed.is_day else "?")
+        file_re = FILE_RE.format(st=m["st"], s=m["s"].replace("_", "-"), e=m["e"].replace("_", "-"))
+        names = sorted(p.name for p in folder.iterdir())
+        assert len(names) == 2 and all(re.match(file_re, n) for n in names), names
+        video = next(folder.glob("*" + gmn.VIDEO_SUFFIX))
+        assert gmn.parse_timelapse_name(video.name).kind == "video"
+        assert gmn.frame_times_candidates(video)[0].exists()
+        values = json.loads(gmn.frame_times_candidates(video)[0].read_text()).values()
+        suffixes = {FRAME_TIME_RE.match(v)["suffix"] for v in values}
+        assert suffixes == ({"n"} if parsed.is_night else {"d"})
+        times = gmn.load_frame_times(gmn.frame_times_candidates(video)[0])
+        assert parsed.start <= times[0] and times[-1] <= parsed.end
+        assert {gmn.night_of(t) for t in times} == {parsed.night}
+    assert sorted(kinds) == ["day"] * 4 + ["night"] * 4
+
+    detected = sorted((root / "extracted_data" / "CA").glob("*/*"))
+    assert len(detected) == 4
+    for folder in detected:
+        m = DETECTED_RE.match(folder.name)
+        assert m and m["st"] == folder.parent.name
+        assert gmn.parse_detected_folder(folder.name).name == folder.name
+        assert [p.name for p in folder.iterdir()] == [gmn.INTERVAL_FILE_NAME]
+        intervals = gmn.load_interval_file(folder / gmn.INTERVAL_FILE_NAME)
+        assert intervals.station == m["st"]
+        raw = json.loads((folder / gmn.INTERVAL_FILE_NAME).read_text())
+        for start, end in raw["time_intervals"]:
+            for value in (start, end):
+                assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", value)
+
+    truth = synthetic_archive.truth()
+    assert list(truth.columns) == TRUTH_COLUMNS
+    assert set(truth["image_filename"]) == {
+        gmn.format_image_name(st, datetime.fromisoformat(ts))
+        for st, ts in zip(truth["station"], truth["timestamp"])}
+    for name in truth["image_filename"].head(20):
+        assert gmn.parse_image_name(name).name == name
+
+
+def test_videos_are_rms_like_and_match_their_frame_time_maps(synthetic_archive):
+    root = synthetic_archive.out_dir
+    for timelapse in synthetic_archive.timelapses:
+        times = gmn.load_frame_times(root / timelapse.frame_times_file)
+        with av.open(str(root / timelapse.video)) as container:
+            stream = container.streams.video[0]
+            assert stream.codec_context.name == "h264"
+            assert stream.codec_context.pix_fmt == "yuv420p"
+            assert stream.average_rate == 30
+            assert (stream.width, stream.height) == (SMALL_ARCHIVE["width"], SMALL_ARCHIVE["height"])
+            frames = list(container.decode(stream))
+        assert len(frames) == len(times) == timelapse.frame_count
+        assert [i for i, f in enumerate(frames) if f.key_frame] == list(range(0, len(frames), 120))
+        colour = []
+        for f in frames[::10]:
+            rgb = f.to_ndarray(format="rgb24").astype(int)
+            colour.append(np.abs(rgb[..., 2] - rgb[..., 0]).mean())
+        if timelapse.kind == "night":
+            assert max(colour) < 2  # grayscale content
+        else:
+            assert max(colour) > 20  # blue sky between the clouds
+        # Frames come frame_interval_s apart with millisecond jitter, in bursts over the night.
+        steps = np.diff([t.timestamp() for t in times])
+        within = steps[steps < 60]
+        assert np.all(np.abs(within - 5.0) <= 0.05)
+        assert len(np.unique(np.round((within % 1) * 1000))) > 3  # jitter is there
+        assert (steps >= 60).sum() == 5  # 6 bursts
+
+
+def test_labels_recomputed_from_interval_files_match_truth(synthetic_archive):
+    root = synthetic_archive.out_dir
+    interval_files = {}
+    for path in (root / "extracted_data" / "CA").glob(f"*/*/{gmn.INTERVAL_FILE_NAME}"):
+        folder = gmn.parse_detected_folder(path.parent.name)
+        interval_files[(folder.station, folder.night)] = gmn.load_interval_file(path)
+    truth = synthetic_archive.truth()
+    recomputed = []
+    for timelapse in _night_videos(synthetic_archive):
+        times = gmn.load_frame_times(root / timelapse.frame_times_file)
+        station = gmn.parse_timelapse_name(Path(timelapse.video).name).station
+        for index, ts in enumerate(times):
+            intervals = interval_files[(station, gmn.night_of(ts))].intervals
+            label = "clear" if any(s <= ts <= e for s, e in intervals) else "cloudy"
+            recomputed.append((timelapse.video, index, ts, label))
+    frame = pd.DataFrame(recomputed, columns=["video", "frame_index", "ts", "recomputed"])
+    night = truth[truth["kind"] == "night"].merge(frame, on=["video", "frame_index"], validate="1:1")
+    assert len(night) == len(frame) == 4 * SMALL_ARCHIVE["frames_per_night"]
+    assert (night["label"] == night["recomputed"]).all()
+    assert all(datetime.fromisoformat(a) == b for a, b in zip(night["timestamp"], night["ts"]))
+    assert set(night["label"]) == {"clear", "cloudy"}
+    # Daytime rows carry physical truth only: no star-based label exists in daylight.
+    day = truth[truth["kind"] == "day"]
+    assert len(day) == 4 * SMALL_ARCHIVE["frames_per_night"] and (day["label"] == "").all()
+    assert set(day["physical_label"]) == {"clear", "cloudy"}
+
+
+def test_some_nights_are_all_cloudy_and_labels_carry_edge_noise():
+    # Many nights, no rendering: the truth table is computed the way the archive computes it.
+    settings = SyntheticSettings(stations=station_ids(4), nights=6, frames_per_night=120,
+                                 width=160, height=90, day_timelapses=False, seed=3)
+    truth = truth_table(settings)
+    per_night = truth.groupby(["station", "night"])["label"].agg(lambda s: set(s))
+    assert (per_night == {"cloudy"}).sum() >= 6          # overcast_fraction 0.25 of 24 nights
+    assert (per_night == {"clear", "cloudy"}).sum() >= 10  # most other nights have both
+    agree = (truth["label"] == truth["physical_label"]).mean()
+    assert 0.8 < agree < 1.0  # RMS's 5-minute bins and 60-minute rule blur the edges
+    clear = truth[truth["physical_label"] == "clear"]
+    assert clear["visible_star_fraction"].min() >= 0.5
+    assert truth.groupby("physical_label")["cloud_fraction"].mean()["cloudy"] > 0.4
+
+
+def _point_sources(gray: np.ndarray) -> int:
+    """Local maxima standing 12 DN above their 7x7 neighbourhood, in the upper sky."""
+    sky = gray[: int(0.6 * gray.shape[0])].astype(np.float32)
+    peaks = (sky == maximum_filter(sky, size=3)) & (sky > median_filter(sky, size=7) + 12)
+    return int(peaks[1:-1, 1:-1].sum())
+
+
+def test_clear_frames_show_many_more_stars_than_cloudy_ones(synthetic_archive):
+    root = synthetic_archive.out_dir
+    counts = []
+    for timelapse in _night_videos(synthetic_archive):
+        with av.open(str(root / timelapse.video)) as container:
+            for index, frame in enumerate(container.decode(video=0)):
+                if index % 5 == 0:
+                    counts.append((timelapse.video, index, _point_sources(frame.to_ndarray(format="gray"))))
+    frame = pd.DataFrame(counts, columns=["video", "frame_index", "sources"])
+    merged = synthetic_archive.truth().merge(frame, on=["video", "frame_index"])
+    by_label = merged.groupby("label")["sources"].median()
+    assert by_label["clear"] > 50
+    assert by_label["clear"] > 5 * by_label["cloudy"]
+    by_physical = merged.groupby("physical_label")["sources"].median()
+    assert by_physical["clear"] > 5 * by_physical["cloudy"]
+
+
+def test_contact_sheet_of_night_and_day_frames(synthetic_archive, tmp_path):
+    sheet = tmp_path / "contact_sheet.png"
+    tiles = write_contact_sheet(synthetic_archive.out_dir, sheet, tile_width=160, columns=4)
+    assert tiles == 12
+    image = np.asarray(Image.open(sheet).convert("RGB")).astype(int)
+    tile_h = 90 + 14
+    assert image.shape == (3 * tile_h, 4 * 160, 3)
+    night_rows, day_row = image[: 2 * tile_h - 14], image[2 * tile_h: 3 * tile_h - 14]
+    assert np.abs(night_rows[..., 2] - night_rows[..., 0]).mean() < 2   # gray night frames
+    assert (day_row[..., 2] - day_row[..., 0]).mean() > 20               # blue daytime sky
+    assert night_rows[: tile_h - 14].mean() < day_row.mean()
+
+
+def test_same_seed_gives_identical_maps_intervals_and_truth(tmp_path):
+    tiny = dict(stations=["CAWEC2"], nights=2, frames_per_night=12, width=64, height=36,
+                frames_per_day=4, seed=5)
+    a = generate_archive(tmp_path / "a", **tiny)
+    b = generate_archive(tmp_path / "b", **tiny)
+    c = generate_archive(tmp_path / "c", **{**tiny, "seed": 6})
+
+    def contents(archive):
+        files = sorted(p for p in archive.out_dir.rglob("*.json") if p.name != "synthetic_settings.json")
+        return {str(p.relative_to(archive.out_dir)): p.read_bytes() for p in files} | {
+            "truth.csv": archive.truth_csv.read_bytes()}
+
+    assert contents(a) == contents(b)
+    assert len(contents(a)) == 2 + 2 + 2 + 1  # night and day maps, interval files, truth
+    assert contents(a)["truth.csv"] != contents(c)["truth.csv"]
+
+
+def test_rerun_skips_complete_timelapses_and_refuses_other_settings(tmp_path):
+    tiny = dict(stations=1, nights=1, frames_per_night=6, width=64, height=36, seed=1)
+    first = generate_archive(tmp_path, **tiny)
+    assert first.rendered == 2
+    video = first.path(first.timelapses[0].video)
+    mtime = video.stat().st_mtime_ns
+    again = generate_archive(tmp_path, **tiny)
+    assert again.rendered == 0 and video.stat().st_mtime_ns == mtime
+    assert again.truth().equals(first.truth())
+    with pytest.raises(ValueError, match=r"synthetic_settings\.json.*seed"):
+        generate_archive(tmp_path, **{**tiny, "seed": 2})
+
+
+def test_legacy_names_mix_in_the_older_variants(tmp_path):
+    archive = generate_archive(tmp_path, stations=["US0001"], nights=2, frames_per_night=6,
+                               width=64, height=36, legacy_names=True, seed=0)
+    files = [p for p in (tmp_path / "contrails").rglob("*") if p.is_file()]
+    names = [p.name for p in files]
+    assert any(n.endswith(gmn.LEGACY_TIMESTAMPS_SUFFIX) for n in names)
+    assert any(n.endswith(gmn.FRAMETIMES_SUFFIX) for n in names)
+    doy = [gmn.parse_timelapse_name(p.name).doy for p in files]
+    assert any(d is not None for d in doy) and any(d is None for d in doy)
+    suffixes = set()
+    for timelapse in archive.timelapses:
+        video = tmp_path / timelapse.video
+        found = [p for p in gmn.frame_times_candidates(video) if p.exists()]
+        assert len(found) == 1
+        for value in json.loads(found[0].read_text()).values():
+            suffixes.add(gmn.parse_frame_time(value)[1])
+        assert len(gmn.load_frame_times(found[0])) == timelapse.frame_count
+        folder = gmn.parse_timelapse_name(Path(timelapse.folder).name)
+        assert folder.station == "US0001"
+    assert suffixes == {"n", "d", None}
+
+
+def test_bad_settings_name_the_key():
+    with pytest.raises(ValueError, match=r"synthetic.width.*161"):
+        generate_archive("/nonexistent/never-written", width=161)
+    with pytest.raises(ValueError, match=r"synthetic.stations.*'C1'"):
+        station_ids(["C1"])
+    with pytest.raises(TypeError, match="frames_per_nite"):
+        generate_archive("/nonexistent/never-written", frames_per_nite=3)
