@@ -2,7 +2,7 @@
 
 The whole pipeline must run without a key (demo, tests), so ``converter=local`` turns a
 grayscale night frame into a daytime-looking RGB frame with plain image operations:
-stars (bright point sources) are removed by a morphological opening plus a median filter;
+stars (bright point sources) are removed by a grey morphological opening;
 what is brighter than the night sky's typical level becomes white-grey cloud, in place and
 with its shape kept; the rest of the sky becomes a daylight-blue gradient (deeper at the top);
 what is clearly darker than the sky stays dark, as foreground. It knows nothing of colour,
@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
+from scipy import ndimage
 
 LOCAL_MODEL = "local-day-style"
 
@@ -32,13 +33,13 @@ class DayStyleParams:
     cloud_percentile: float = 99.5  # brightness of the densest cloud in the frame
 
 
-def remove_stars(gray: Image.Image, star_size: int) -> Image.Image:
-    """Grey opening (min then max filter) drops bright features smaller than ``star_size``;
-    a 3x3 median then removes what is left of the faintest ones."""
+def remove_stars(gray: np.ndarray, star_size: int) -> np.ndarray:
+    """Grey opening (min then max filter, ``star_size`` square): bright features smaller than
+    the window (stars) are flattened to their surroundings; larger ones (clouds, lit ground)
+    keep their shape."""
     if star_size < 3 or star_size % 2 == 0:
         raise ValueError(f"converter.star_size must be odd and >= 3, got {star_size}")
-    opened = gray.filter(ImageFilter.MinFilter(star_size)).filter(ImageFilter.MaxFilter(star_size))
-    return opened.filter(ImageFilter.MedianFilter(3))
+    return ndimage.grey_opening(gray, size=(star_size, star_size), mode="nearest")
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -46,36 +47,42 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
+def _level(histogram: np.ndarray, fraction: float) -> float:
+    """The brightness (0..1) below which ``fraction`` of the pixels lie."""
+    cumulative = np.cumsum(histogram)
+    return float(np.searchsorted(cumulative, fraction * cumulative[-1])) / 255.0
+
+
 def day_style(night: Image.Image, params: DayStyleParams = DayStyleParams()) -> Image.Image:
     """Return an RGB day-styled image of the same size as ``night`` (any PIL mode)."""
-    gray = night.convert("L")
-    starless = np.asarray(remove_stars(gray, params.star_size), dtype=np.float32) / 255.0
-    height, width = starless.shape
+    starless = remove_stars(np.asarray(night.convert("L")), params.star_size)
+    height = starless.shape[0]
 
-    sky_level = float(np.median(starless))
-    dense_level = max(float(np.percentile(starless, params.cloud_percentile)),
+    # Cloud and foreground weights depend only on a pixel's (starless) brightness, so they
+    # are computed once per grey level (256 entries) and looked up.
+    histogram = np.bincount(starless.ravel(), minlength=256)
+    sky_level = _level(histogram, 0.5)
+    dense_level = max(_level(histogram, params.cloud_percentile / 100.0),
                       sky_level + params.min_cloud_contrast)
-    cloud = _smoothstep((starless - sky_level) / (dense_level - sky_level))
-
+    v = np.arange(256, dtype=np.float32) / 255.0
+    cloud = _smoothstep((v - sky_level) / (dense_level - sky_level))
     fg_level = params.foreground_fraction * sky_level
     if fg_level > 0:
         # fully foreground at half the threshold, none at the threshold: no hard edge
-        foreground = _smoothstep((fg_level - starless) / (0.5 * fg_level))
+        foreground = _smoothstep((fg_level - v) / (0.5 * fg_level))
+        ground_light = 0.6 + 0.4 * np.clip(v / fg_level, 0.0, 1.0)
     else:
-        foreground = np.zeros_like(starless)
+        foreground, ground_light = np.zeros_like(v), np.full_like(v, 0.6)
+    clouds = np.array(params.cloud_color, np.float32) * (0.85 + 0.15 * cloud)[:, None]
+    ground = np.array(params.foreground_color, np.float32) * ground_light[:, None]
+    # out = sky(row) * sky_weight(v) + rest(v): sky where neither cloud nor foreground
+    sky_weight = ((1.0 - cloud) * (1.0 - foreground)).astype(np.float32)
+    rest = (clouds * (cloud * (1.0 - foreground))[:, None] + ground * foreground[:, None])
 
     t = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
     sky = (1.0 - t) * np.array(params.sky_top, np.float32) + t * np.array(params.sky_horizon,
                                                                             np.float32)
-    sky = np.broadcast_to(sky, (height, width, 3))
-    shade = (0.85 + 0.15 * cloud)[..., None]
-    clouds = np.array(params.cloud_color, np.float32) * shade
-    c = cloud[..., None]
-    out = sky * (1.0 - c) + clouds * c
-    ground_light = 0.6 + 0.4 * np.clip(starless / fg_level, 0.0, 1.0) if fg_level > 0 else 0.6
-    ground = np.array(params.foreground_color, np.float32) * np.asarray(ground_light)[..., None]
-    f = foreground[..., None]
-    out = out * (1.0 - f) + ground * f
+    out = sky * sky_weight[starless][..., None] + rest.astype(np.float32)[starless]
     return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8))
 
 
