@@ -57,7 +57,7 @@ def test_day_style_is_deterministic_and_takes_rgb_and_flat_frames():
 
 
 def test_params_come_from_the_local_config():
-    cfg = prep_config(["converter=local", "converter.star_size=5", "converter.sky_top=[1,2,3]"])
+    cfg = prep_config(["converter=local", "converter.star_size=7", "converter.sky_top=[1,2,3]"])
     params = params_from_config(cfg.converter)
-    assert params.star_size == 5 and params.sky_top == (1, 2, 3)
+    assert params.star_size == 7 and params.sky_top == (1, 2, 3)
     assert params.cloud_color == DayStyleParams().cloud_color

@@ -23,7 +23,7 @@ LOCAL_MODEL = "local-day-style"
 
 @dataclass(frozen=True)
 class DayStyleParams:
-    star_size: int = 3  # opening window (odd, pixels): features smaller than this are stars
+    star_size: int = 5  # opening window (odd, pixels): features smaller than this are stars
     sky_top: tuple[int, int, int] = (62, 120, 196)
     sky_horizon: tuple[int, int, int] = (150, 190, 228)
     cloud_color: tuple[int, int, int] = (236, 238, 242)
@@ -36,10 +36,12 @@ class DayStyleParams:
 def remove_stars(gray: np.ndarray, star_size: int) -> np.ndarray:
     """Grey opening (min then max filter, ``star_size`` square): bright features smaller than
     the window (stars) are flattened to their surroundings; larger ones (clouds, lit ground)
-    keep their shape."""
+    keep their shape. A light Gaussian blur follows."""
     if star_size < 3 or star_size % 2 == 0:
         raise ValueError(f"converter.star_size must be odd and >= 3, got {star_size}")
-    return ndimage.grey_opening(gray, size=(star_size, star_size), mode="nearest")
+    opened = ndimage.grey_opening(gray, size=(star_size, star_size), mode="nearest")
+    # The opening turns sensor noise into small flat squares; a light blur hides them.
+    return ndimage.gaussian_filter(opened, sigma=star_size / 4.0, mode="nearest")
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
