@@ -31,7 +31,7 @@ class VideoFrames:
     frame_times: tuple[datetime, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FrameRef:
     """One chosen frame: which video, which frame, and the image it becomes."""
 
