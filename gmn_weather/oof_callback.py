@@ -15,10 +15,9 @@ import pytorch_lightning as pl
 import torch
 
 from gmn_weather.atomic import write_csv
+from gmn_weather.pooling import OOF_COLUMNS
 
 log = logging.getLogger(__name__)
-
-OOF_COLUMNS = ["image_filename", "label", "group", "fold", "prob_clear"]
 
 
 def predict_table(model: torch.nn.Module, loader, device: torch.device) -> list[float]:
@@ -59,7 +58,7 @@ class OOFPredictionWriter(pl.Callback):
             state = torch.load(best, map_location=pl_module.device, weights_only=True)
             pl_module.load_state_dict(state["state_dict"])
         probs = predict_table(model, datamodule.oof_dataloader(), pl_module.device)
-        table = datamodule.val_table[["image_filename", "label", "group", "fold"]].copy()
+        table = datamodule.val_table[OOF_COLUMNS[:-1]].copy()
         table["prob_clear"] = probs
         if self.optimistic:
             table["optimistic"] = True

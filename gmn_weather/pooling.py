@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from gmn_weather.atomic import atomic_path, write_csv, write_json
-from gmn_weather.oof_callback import OOF_COLUMNS
 from gmn_weather.thresholds import (
     OperatingPoint,
     choose_operating_point,
@@ -30,6 +29,7 @@ from gmn_weather.thresholds import (
 log = logging.getLogger(__name__)
 
 RUN_INFO = "run_info.json"
+OOF_COLUMNS = ["image_filename", "label", "group", "fold", "prob_clear"]
 
 
 class PoolingError(RuntimeError):

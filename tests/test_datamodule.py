@@ -1,0 +1,210 @@
+"""Labels table, grouping and folds: the pure cores and the DataModule's file edges."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import pytest
+import torch
+from fixtures_train import make_dataset
+
+from gmn_weather.datamodule import GMNDataModule
+from gmn_weather.labels import (LabelsError, apply_overrides, filter_edge_distance,
+                                load_labelled_images, station_night_group, validate_labels)
+from gmn_weather.splits import SplitError, assign_folds, check_folds, load_or_create_splits
+
+
+@pytest.fixture()
+def dataset(tmp_path):
+    labels_csv, image_dir, table = make_dataset(tmp_path / "data")
+    return labels_csv, image_dir, table
+
+
+def _table(groups_labels):
+    """A labels table from [(group, [labels...]), ...] with unique file names."""
+    rows = []
+    for g, labels in groups_labels:
+        for i, label in enumerate(labels):
+            rows.append({"image_filename": f"{g}_{i}.png", "label": label, "group": g})
+    return pd.DataFrame(rows)
+
+
+# --- grouping -------------------------------------------------------------------------------
+
+def test_group_parsed_from_name_uses_night_rule():
+    # 02:00 UTC belongs to the previous date's night; 23:00 to its own date.
+    assert station_night_group("CAWEC2_20251107_020000_000.png") == "CAWEC2_20251106"
+    assert station_night_group("CAWEC2_20251106_230000_000.png") == "CAWEC2_20251106"
+    assert station_night_group("20251107_020000_000.png") == "unknown_20251106"
+
+
+def test_group_prefers_station_night_columns():
+    assert station_night_group("whatever.png", "US0001", "20251108") == "US0001_20251108"
+    assert station_night_group("whatever.png", "US0001", 20251108.0) == "US0001_20251108"
+
+
+def test_groups_without_columns_match_groups_with_columns(tmp_path):
+    with_cols, image_dir, _ = make_dataset(tmp_path / "a", with_columns=True)
+    without, image_dir_b, _ = make_dataset(tmp_path / "b", with_columns=False)
+    a, _ = load_labelled_images(with_cols, image_dir)
+    b, _ = load_labelled_images(without, image_dir_b)
+    assert list(a["group"]) == list(b["group"])
+    assert a["group"].nunique() == 6
+
+
+def test_unparseable_name_without_columns_is_an_error(tmp_path):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "frame1.png").write_bytes(b"")
+    pd.DataFrame({"image_filename": ["frame1.png"], "label": ["clear"]}).to_csv(
+        tmp_path / "l.csv", index=False)
+    with pytest.raises(LabelsError, match="frame1.png.*station.*night"):
+        load_labelled_images(tmp_path / "l.csv", tmp_path / "img")
+
+
+# --- bad inputs -----------------------------------------------------------------------------
+
+def test_missing_columns_named(tmp_path):
+    with pytest.raises(LabelsError, match="missing column.*label"):
+        validate_labels(pd.DataFrame({"image_filename": ["a.png"]}), "labels.csv")
+
+
+def test_unknown_label_names_value_and_lines():
+    table = pd.DataFrame({"image_filename": ["a.png", "b.png", "c.png"],
+                          "label": ["clear", "partly", "cloudy"]})
+    with pytest.raises(LabelsError, match=r"'partly' on line\(s\) 3"):
+        validate_labels(table, "labels.csv")
+
+
+def test_missing_images_dropped_and_counted(dataset, caplog):
+    labels_csv, image_dir, table = dataset
+    for name in table["image_filename"][:3]:
+        (image_dir / name).unlink()
+    out, report = load_labelled_images(labels_csv, image_dir)
+    assert len(out) == len(table) - 3
+    assert len(report.missing_images) == 3
+    with caplog.at_level(logging.INFO):
+        report.log(logging.getLogger("t"), labels_csv, image_dir)
+    assert "3 rows dropped because the image is missing" in caplog.text
+
+
+def test_empty_set_is_an_error(dataset):
+    labels_csv, image_dir, table = dataset
+    for name in table["image_filename"]:
+        (image_dir / name).unlink()
+    with pytest.raises(LabelsError, match="no labelled images left.*24 images missing"):
+        load_labelled_images(labels_csv, image_dir)
+
+
+def test_more_folds_than_groups():
+    table = _table([("g1", ["clear", "cloudy"]), ("g2", ["clear", "cloudy"])])
+    with pytest.raises(SplitError, match="n_folds=3 but the data hold only 2 station-night"):
+        assign_folds(table, 3, 0)
+
+
+def test_fold_with_one_class_only():
+    # Validation of one fold single-class: a warning. Training part single-class: an error.
+    splits = _table([("g1", ["clear", "clear"]), ("g2", ["clear", "cloudy"]),
+                     ("g3", ["cloudy", "clear"])])
+    splits["fold"] = splits["group"].map({"g1": 0, "g2": 1, "g3": 2})
+    warnings = check_folds(splits)
+    assert len(warnings) == 1 and warnings[0].startswith("fold 0: validation holds only 'clear'")
+    splits = _table([("g1", ["clear"]), ("g2", ["clear"]), ("g3", ["cloudy", "cloudy"])])
+    splits["fold"] = splits["group"].map({"g1": 0, "g2": 1, "g3": 2})
+    with pytest.raises(SplitError, match="fold 2: its training part holds only 'clear'"):
+        check_folds(splits)
+
+
+def test_single_class_data_refused():
+    with pytest.raises(SplitError, match="both 'clear' and 'cloudy'"):
+        assign_folds(_table([(f"g{i}", ["clear"]) for i in range(4)]), 3, 0)
+
+
+# --- folds ----------------------------------------------------------------------------------
+
+def test_folds_keep_groups_together_and_repeat_with_seed():
+    table = _table([(f"g{i}", ["clear", "cloudy", "clear"]) for i in range(9)])
+    a = assign_folds(table, 3, 7)
+    assert (a.groupby("group")["fold"].nunique() == 1).all()
+    assert sorted(a["fold"].unique()) == [0, 1, 2]
+    shuffled = table.sample(frac=1.0, random_state=1)
+    pd.testing.assert_frame_equal(a, assign_folds(shuffled, 3, 7))
+
+
+def test_splits_written_once_and_changed_labels_refused(tmp_path, dataset):
+    labels_csv, image_dir, _ = dataset
+    table, _ = load_labelled_images(labels_csv, image_dir)
+    path = tmp_path / "exp" / "splits.csv"
+    first = load_or_create_splits(path, table, 3, 42)
+    stamp = path.stat().st_mtime_ns
+    again = load_or_create_splits(path, table, 3, 42)
+    pd.testing.assert_frame_equal(first.reset_index(drop=True), again.reset_index(drop=True))
+    assert path.stat().st_mtime_ns == stamp  # reused, not rewritten
+    changed = table.copy()
+    changed.loc[0, "label"] = "cloudy" if changed.loc[0, "label"] == "clear" else "clear"
+    with pytest.raises(SplitError, match="1 image\\(s\\) relabelled.*name=<new name>"):
+        load_or_create_splits(path, changed, 3, 42)
+
+
+# --- options from other steps ---------------------------------------------------------------
+
+def test_min_edge_distance_drops_near_rows(dataset):
+    labels_csv, image_dir, table = dataset
+    out, report = load_labelled_images(labels_csv, image_dir, min_edge_distance_s=65)
+    # edge_distance_s is 30, 60, 90, 120 within each group: two of four dropped.
+    assert report.dropped_near_edge == 12 and len(out) == 12
+    assert (out["edge_distance_s"].abs() >= 65).all()
+    with pytest.raises(LabelsError, match="edge_distance_s"):
+        filter_edge_distance(table.drop(columns="edge_distance_s"), 10)
+
+
+def test_label_overrides_relabel_and_remove(tmp_path, dataset):
+    labels_csv, image_dir, table = dataset
+    names = list(table["image_filename"])
+    overrides = tmp_path / "label_overrides.csv"
+    flipped = "cloudy" if table.loc[0, "label"] == "clear" else "clear"
+    pd.DataFrame({"image_filename": [names[0], names[1], names[2]],
+                  "label": [flipped, "remove", table.loc[2, "label"]]}).to_csv(overrides, index=False)
+    out, report = load_labelled_images(labels_csv, image_dir, label_overrides=overrides)
+    assert report.overridden == 1 and report.removed_by_override == 1  # unchanged row not counted
+    assert names[1] not in set(out["image_filename"])
+    assert out.set_index("image_filename").at[names[0], "label"] == flipped
+
+
+def test_label_overrides_bad_value_and_unknown_image():
+    table = pd.DataFrame({"image_filename": ["a.png"], "label": ["clear"]})
+    with pytest.raises(LabelsError, match="not in the labels file"):
+        apply_overrides(table, pd.DataFrame({"image_filename": ["b.png"], "label": ["clear"]}))
+
+
+# --- the DataModule ------------------------------------------------------------------------
+
+def test_datamodule_fold_tables_and_grayscale_to_three_channels(tmp_path, dataset):
+    labels_csv, image_dir, _ = dataset
+    dm = GMNDataModule(str(labels_csv), str(image_dir), n_folds=3, image_size=[32, 56],
+                       batch_size=4, num_workers=0, fold=1, splits_csv=str(tmp_path / "s.csv"),
+                       augmentation={"eval": {"resize": [32, 56]}, "train": {"resize": [32, 56]}})
+    dm.setup("fit")
+    assert set(dm.train_table["group"]).isdisjoint(dm.val_table["group"])
+    assert len(dm.train_table) + len(dm.val_table) == 24
+    images, targets, _ = next(iter(dm.val_dataloader()))
+    assert images.shape[1:] == torch.Size([3, 32, 56])  # whole frame, 3 channels
+    assert set(targets.tolist()) <= {0.0, 1.0}
+
+
+def test_datamodule_unreadable_image_named(tmp_path, dataset):
+    labels_csv, image_dir, table = dataset
+    (image_dir / table["image_filename"][0]).write_bytes(b"not a png")
+    dm = GMNDataModule(str(labels_csv), str(image_dir), mode="final", num_workers=0,
+                       augmentation={"eval": {"resize": [32, 56]}})
+    dm.setup("fit")
+    bad = table["image_filename"][0]
+    index = list(dm.train_table["image_filename"]).index(bad)
+    with pytest.raises(OSError, match=f"cannot read training image .*{bad}"):
+        dm.train_dataloader().dataset[index]
+
+
+def test_datamodule_rejects_fold_out_of_range(dataset):
+    labels_csv, image_dir, _ = dataset
+    with pytest.raises(ValueError, match="fold=3 is outside 0..2"):
+        GMNDataModule(str(labels_csv), str(image_dir), n_folds=3, fold=3, splits_csv="x.csv")
