@@ -40,6 +40,7 @@ from data_prep.frame_selection import (
 from data_prep.gmn import (
     VIDEO_SUFFIX,
     GMNFormatError,
+    ImageName,
     Timelapse,
     format_image_name,
     format_night,
@@ -222,7 +223,7 @@ def load_videos(raw_dir: Path, summary: StepSummary) -> list[LoadedVideo]:
     return loaded
 
 
-def read_target_lists(paths: list[str], summary: StepSummary):
+def read_target_lists(paths: list[str], summary: StepSummary) -> list[ImageName]:
     targets = []
     for name in paths:
         path = Path(name)
