@@ -223,7 +223,7 @@ def _run_gemini(cfg: DictConfig, api_key: str | None, plan: Plan, night_dir: Pat
             data, night = _read_night(night_dir / name)
         except (OSError, UnidentifiedImageError) as exc:
             return None, f"unreadable image: {exc}"
-        conversion = converter.convert(data, night.size)
+        conversion = converter.convert(data, night.size, label=name)
         if conversion.status == "done":
             save_png(conversion.image, day_dir / name)  # PNG before its manifest row
         return conversion, ""

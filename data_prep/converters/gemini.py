@@ -247,6 +247,7 @@ class Conversion:
     status: str  # done | blocked | failed | stopped (sent nothing more: the run is stopping)
     image: Image.Image | None = None
     fatal: str | None = None  # set when the error stops the whole run
+    label: str = ""  # the image's name, for log lines
     requests: int = 0
     verified: bool = False
     corrected: bool = False
@@ -301,7 +302,7 @@ class GeminiDayConverter:
             raise Stopped("run stopping")
 
     def _send(self, conversion: Conversion, what: str, model: str, contents: list,
-              config: types.GenerateContentConfig | None) -> types.GenerateContentResponse:
+              config: types.GenerateContentConfig) -> types.GenerateContentResponse:
         """One logical request, retried on transient failures; counts every HTTP request."""
         s = self.settings
         for attempt in range(1, s.max_attempts + 1):
@@ -338,7 +339,8 @@ class GeminiDayConverter:
                 if attempt == s.max_attempts:
                     raise RequestFailed(f"{failure} (after {attempt} attempts)") from None
                 delay = self._jitter(attempt)
-            log.info("%s; retry %d/%d in %.1f s", failure, attempt, s.max_attempts - 1, delay)
+            log.info("%s: %s; retry %d/%d in %.2f s", conversion.label, failure, attempt,
+                     s.max_attempts - 1, delay)
             self._wait(delay)
         raise AssertionError("unreachable")  # the loop returns or raises
 
@@ -361,7 +363,9 @@ class GeminiDayConverter:
         """An image from the image model at ``size``; None with conversion.status set when the
         answer was a refusal or never contained an image."""
         s = self.settings
-        config = types.GenerateContentConfig(response_modalities=list(s.response_modalities))
+        config = types.GenerateContentConfig(
+            response_modalities=list(s.response_modalities),
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True))
         contents = [types.Part.from_bytes(data=image_png, mime_type="image/png"), prompt]
         for attempt in range(s.max_no_image_retries + 1):
             answer = interpret_image_response(
@@ -384,19 +388,19 @@ class GeminiDayConverter:
                             f"{size[0]}x{size[1]}")
                         image = image.resize(size, Image.Resampling.LANCZOS)
                     return image
-            log.info("%s: %s (%d/%d)", what, self.redact(answer.reason), attempt + 1,
-                     s.max_no_image_retries + 1)
+            log.info("%s: %s: %s (%d/%d)", conversion.label, what, self.redact(answer.reason),
+                     attempt + 1, s.max_no_image_retries + 1)
             last = answer.reason
         conversion.status = "failed"
         conversion.notes.append(
             f"{what}: no image after {s.max_no_image_retries + 1} answers ({self.redact(last)})")
         return None
 
-    def convert(self, night_png: bytes, size: tuple[int, int]) -> Conversion:
+    def convert(self, night_png: bytes, size: tuple[int, int], label: str = "") -> Conversion:
         """Run the three steps for one image; every outcome, including a fatal error (which the
         caller turns into stopping the run), ends in the returned Conversion."""
         s = self.settings
-        conversion = Conversion(status="done")
+        conversion = Conversion(status="done", label=label)
         try:
             day = self._ask_image(conversion, "day request", night_png, s.prompts.day, size)
             if day is None:
@@ -404,7 +408,10 @@ class GeminiDayConverter:
             if s.check_stars:
                 check = self._send(conversion, "star check", s.check_model,
                                    [types.Part.from_bytes(data=to_png(day), mime_type="image/png"),
-                                    s.prompts.check], None)
+                                    s.prompts.check],
+                                   types.GenerateContentConfig(
+                                       automatic_function_calling=types.
+                                       AutomaticFunctionCallingConfig(disable=True)))
                 has_stars = parse_star_answer(response_text(check))
                 if has_stars is None:
                     conversion.notes.append("star check answer unclear: "
