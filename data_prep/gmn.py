@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 UTC = timezone.utc
 
@@ -43,7 +44,7 @@ INTERVAL_FILE_NAME = "flux_time_intervals.json"
 INTERVAL_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 
 # Start hours that make a timelapse a night one (evening or early morning) or a day one.
-NIGHT_START_HOURS = frozenset(list(range(18, 24)) + list(range(0, 7)))
+NIGHT_START_HOURS = frozenset(list(range(18, 24)) + list(range(7)))
 DAY_START_HOURS = frozenset(range(8, 18))
 
 
@@ -281,7 +282,8 @@ def parse_frame_times(mapping: Any, source: str | Path | None = None) -> list[da
                              "expected a non-empty JSON object {frame index: time}")
     times: dict[int, datetime] = {}
     for key, value in mapping.items():
-        if not (isinstance(key, str) and key.isdigit()):
+        # ASCII digits without leading zeros: "01" would silently overwrite frame "1".
+        if not (isinstance(key, str) and re.fullmatch(r"0|[1-9][0-9]*", key)):
             raise GMNFormatError("frame-time map key", key, source, "expected a frame index")
         times[int(key)] = parse_frame_time(value, source)[0]
     missing = sorted(set(range(len(times))) - set(times))
@@ -405,13 +407,17 @@ def parse_target_list(text: str, source: str | Path | None = None) -> list[tuple
     Blank lines and ``#`` comments are skipped; a header line ``image_filename,...`` is allowed.
     """
     targets = []
+    first_content_line = True
     for lineno, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         fields = [f.strip() for f in line.split(",")]
-        if lineno == 1 and fields[0] in ("image_filename", "filename"):
+        # The header may follow leading comments or blank lines.
+        if first_content_line and fields[0] in ("image_filename", "filename"):
+            first_content_line = False
             continue
+        first_content_line = False
         where = f"{source}:{lineno}" if source is not None else f"line {lineno}"
         image = parse_image_name(fields[0], where)
         label = fields[1] if len(fields) > 1 and fields[1] else None
