@@ -11,9 +11,9 @@ so its labels carry the edge noise real labels carry. Pure functions, no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
 
 import numpy as np
 

@@ -19,10 +19,10 @@ import logging
 import sys
 import time
 import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import hydra
 import numpy as np
@@ -243,7 +243,7 @@ def plan_archive(settings: SyntheticSettings) -> list[SpanPlan]:
     """Decide every timelapse: spans, weather, frame times, naming variant (no rendering)."""
     first = gmn.parse_night(settings.first_night, "synthetic.first_night")
     n_total = len(settings.stations) * settings.nights
-    n_overcast = int(round(n_total * settings.overcast_fraction))
+    n_overcast = round(n_total * settings.overcast_fraction)
     overcast_ids = set(np.random.default_rng([settings.seed, 3]).permutation(n_total)[:n_overcast])
     plans: list[SpanPlan] = []
     for s_idx, station in enumerate(settings.stations):

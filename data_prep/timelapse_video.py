@@ -10,9 +10,9 @@ real videos use it; the file is written atomically.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable
 
 import av
 import numpy as np
@@ -62,43 +62,42 @@ def encode_timelapse(
     path = Path(path)
     count = 0
     shape: tuple[int, ...] | None = None
-    with atomic_path(path) as tmp:
-        # The temporary name ends in ".tmp", so the container is named explicitly.
-        with av.open(str(tmp), mode="w", format="mp4") as container:
-            stream = None
-            for frame in frames:
-                frame = np.ascontiguousarray(frame)
-                fmt = _frame_format(frame, gray, count, path)
-                if stream is None:
-                    height, width = frame.shape[:2]
-                    if width % 2 or height % 2:
-                        raise ValueError(
-                            f"{path}: frame size {width}x{height} must be even for {PIX_FMT}"
-                        )
-                    shape = frame.shape
-                    stream = container.add_stream(CODEC, rate=fps)
-                    stream.width, stream.height = width, height
-                    stream.pix_fmt = PIX_FMT
-                    stream.time_base = Fraction(1, fps)
-                    stream.codec_context.gop_size = gop
-                    stream.options = {
-                        "crf": str(crf),
-                        "preset": preset,
-                        "x264-params": x264_params(gop),
-                    }
-                elif frame.shape != shape:
-                    raise ValueError(
-                        f"{path}: frame {count} has shape {frame.shape}, earlier frames {shape}"
-                    )
-                video_frame = av.VideoFrame.from_ndarray(frame, format=fmt)
-                video_frame.pts = count
-                video_frame.time_base = Fraction(1, fps)
-                for packet in stream.encode(video_frame):
-                    container.mux(packet)
-                count += 1
+    # The temporary name ends in ".tmp", so the container format is named explicitly.
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = None
+        for frame in frames:
+            frame = np.ascontiguousarray(frame)
+            fmt = _frame_format(frame, gray, count, path)
             if stream is None:
-                raise ValueError(f"{path}: no frames to encode")
-            for packet in stream.encode(None):
+                height, width = frame.shape[:2]
+                if width % 2 or height % 2:
+                    raise ValueError(
+                        f"{path}: frame size {width}x{height} must be even for {PIX_FMT}"
+                    )
+                shape = frame.shape
+                stream = container.add_stream(CODEC, rate=fps)
+                stream.width, stream.height = width, height
+                stream.pix_fmt = PIX_FMT
+                stream.time_base = Fraction(1, fps)
+                stream.codec_context.gop_size = gop
+                stream.options = {
+                    "crf": str(crf),
+                    "preset": preset,
+                    "x264-params": x264_params(gop),
+                }
+            elif frame.shape != shape:
+                raise ValueError(
+                    f"{path}: frame {count} has shape {frame.shape}, earlier frames {shape}"
+                )
+            video_frame = av.VideoFrame.from_ndarray(frame, format=fmt)
+            video_frame.pts = count
+            video_frame.time_base = Fraction(1, fps)
+            for packet in stream.encode(video_frame):
                 container.mux(packet)
+            count += 1
+        if stream is None:
+            raise ValueError(f"{path}: no frames to encode")
+        for packet in stream.encode(None):
+            container.mux(packet)
     log.debug("wrote %s (%d frames)", path, count)
     return count

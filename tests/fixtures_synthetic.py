@@ -15,7 +15,8 @@ import pytest
 
 from data_prep.synthetic import SyntheticArchive, generate_archive
 
-SMALL_ARCHIVE = dict(stations=2, nights=2, frames_per_night=125, width=160, height=90, seed=0)
+SMALL_ARCHIVE = {"stations": 2, "nights": 2, "frames_per_night": 125, "width": 160, "height": 90,
+                 "seed": 0}
 
 
 def make_small_archive(path: str | Path, **overrides) -> SyntheticArchive:

@@ -12,10 +12,11 @@ from datetime import datetime
 from pathlib import Path
 
 import av
+import fixtures_synthetic
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures_synthetic import SMALL_ARCHIVE, make_small_archive, synthetic_archive  # noqa: F401
+from fixtures_synthetic import SMALL_ARCHIVE
 from PIL import Image
 from scipy.ndimage import maximum_filter, median_filter
 
@@ -28,6 +29,8 @@ from data_prep.synthetic import (
     truth_table,
     write_contact_sheet,
 )
+
+synthetic_archive = fixtures_synthetic.synthetic_archive  # the session's small archive (a fixture)
 
 # DESIGN.md's names, spelled out independently of data_prep.gmn.
 FOLDER_RE = re.compile(r"^(?P<st>[A-Z]{2}[A-Z0-9]{4})_(?P<s>\d{8}_\d{6})_to_(?P<e>\d{8}_\d{6})$")
@@ -199,8 +202,8 @@ def test_contact_sheet_of_night_and_day_frames(synthetic_archive, tmp_path):
 
 
 def test_same_seed_gives_identical_maps_intervals_and_truth(tmp_path):
-    tiny = dict(stations=["CAWEC2"], nights=2, frames_per_night=12, width=64, height=36,
-                frames_per_day=4, seed=5)
+    tiny = {"stations": ["CAWEC2"], "nights": 2, "frames_per_night": 12, "width": 64,
+            "height": 36, "frames_per_day": 4, "seed": 5}
     a = generate_archive(tmp_path / "a", **tiny)
     b = generate_archive(tmp_path / "b", **tiny)
     c = generate_archive(tmp_path / "c", **{**tiny, "seed": 6})
@@ -216,7 +219,7 @@ def test_same_seed_gives_identical_maps_intervals_and_truth(tmp_path):
 
 
 def test_rerun_skips_complete_timelapses_and_refuses_other_settings(tmp_path):
-    tiny = dict(stations=1, nights=1, frames_per_night=6, width=64, height=36, seed=1)
+    tiny = {"stations": 1, "nights": 1, "frames_per_night": 6, "width": 64, "height": 36, "seed": 1}
     first = generate_archive(tmp_path, **tiny)
     assert first.rendered == 2
     video = first.path(first.timelapses[0].video)
