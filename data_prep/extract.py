@@ -89,7 +89,7 @@ def frame_count_mismatch(frame_map: Path, map_frames: int, video: Path, video_fr
 @dataclass(frozen=True)
 class ImageOptions:
     out_dir: str
-    color: bool = False
+    color: str = "auto"  # auto | gray | rgb
     mask_overlay: bool = False
     overlay_width_frac: float = 0.5
     overlay_height_frac: float = 0.06
@@ -275,10 +275,18 @@ def choose_frames(cfg: DictConfig, videos: list[LoadedVideo], summary: StepSumma
     return chosen
 
 
+def color_mode(value: object) -> str:
+    """``extract.color``: auto, or true/false (also accepted as rgb/gray)."""
+    modes = {"auto": "auto", True: "rgb", "rgb": "rgb", False: "gray", "gray": "gray"}
+    if value not in modes:
+        raise ValueError(f"extract.color={value!r}: expected auto, true or false")
+    return modes[value]
+
+
 def image_options(ecfg: DictConfig, out_dir: Path) -> ImageOptions:
     return ImageOptions(
         out_dir=str(out_dir),
-        color=bool(ecfg.color),
+        color=color_mode(ecfg.color),
         mask_overlay=bool(ecfg.mask_overlay),
         overlay_width_frac=float(ecfg.overlay_width_frac),
         overlay_height_frac=float(ecfg.overlay_height_frac),

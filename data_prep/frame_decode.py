@@ -187,18 +187,38 @@ def _decoded_frames(container, stream):
         yield from packet.decode()
 
 
+def is_grayscale(frame: av.VideoFrame, tolerance: int = 2) -> bool:
+    """True when a YUV frame carries no colour: both chroma planes sit at neutral 128."""
+    if not frame.format.name.startswith(("yuv", "yuvj")) or len(frame.planes) < 3:
+        return frame.format.name.startswith("gray")
+    for plane in frame.planes[1:3]:
+        values = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        values = values[:, :plane.width]
+        if values.min() < 128 - tolerance or values.max() > 128 + tolerance:
+            return False
+    return True
+
+
+def frame_array(frame: av.VideoFrame, color: str) -> np.ndarray:
+    """HxW uint8 luma (full range) or HxWx3 RGB, by ``color``: ``gray``, ``rgb`` or
+    ``auto`` (RGB only when the frame has colour)."""
+    if color == "auto":
+        color = "gray" if is_grayscale(frame) else "rgb"
+    return frame.to_ndarray(format="rgb24" if color == "rgb" else "gray")
+
+
 def read_frames(
     index: VideoIndex,
     targets: Sequence[int],
     on_frame: Callable[[int, np.ndarray], None],
     *,
-    color: bool = False,
+    color: str = "auto",
     seek_overhead_frames: int = DEFAULT_SEEK_OVERHEAD_FRAMES,
     threads: int = 0,
 ) -> tuple[set[int], list[str]]:
     """Decode the ``targets`` frames and hand each to ``on_frame(index, image)``.
 
-    ``image`` is HxW uint8 (the luma plane) or, with ``color``, HxWx3 RGB. Returns the
+    ``image`` is HxW uint8 or HxWx3 RGB as ``color`` says (see :func:`frame_array`). Returns the
     indices handed out and the problems met (each naming the file); targets beyond the
     readable part of the video are skipped, not attempted.
     """
@@ -209,7 +229,6 @@ def read_frames(
               len(runs), decode_cost(runs))
     done: set[int] = set()
     problems: list[str] = []
-    fmt = "rgb24" if color else "gray"
     with av.open(index.path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -225,7 +244,7 @@ def read_frames(
                         continue
                     i = index.index_of(frame.pts)
                     if i in run_targets and i not in done:
-                        on_frame(i, frame.to_ndarray(format=fmt))
+                        on_frame(i, frame_array(frame, color))
                         done.add(i)
                     if i >= last:
                         break

@@ -64,6 +64,7 @@ def write_index_timelapse(
     interval_s: float = 5.0,
     gop: int = 120,
     map_frames: int | None = None,
+    color: bool = False,
 ) -> tuple[Path, list[datetime]]:
     """Write an RMS-named timelapse whose frame ``i`` holds ``(tag, i)`` and its frame-time
     map (``map_frames`` entries, default one per frame); return the video and the times."""
@@ -72,8 +73,10 @@ def write_index_timelapse(
              for i in range(map_frames if map_frames is not None else n_frames)]
     end = start + timedelta(seconds=interval_s * n_frames)
     video = folder / timelapse_video_name(station, start, end)
-    encode_timelapse(video, (index_frame(tag << 16 | i) for i in range(n_frames)),
-                     gop=gop, crf=20)
+    frames = (index_frame(tag << 16 | i) for i in range(n_frames))
+    if color:  # a daylight-like tint: full red and green, half blue
+        frames = (np.stack([f, f, f // 2], axis=2) for f in frames)
+    encode_timelapse(video, frames, gop=gop, crf=20, gray=not color)
     frame_map = folder / frame_times_name(station, start, end)
     frame_map.write_text(json.dumps(format_frame_times(times)))
     return video, times

@@ -135,23 +135,28 @@ def test_night_without_interval_file_is_reported_and_skipped(tmp_path, two_stati
     assert relaxed.ok and relaxed.counts["written"] == 6
 
 
-def test_day_kind_spreads_total_over_daytime_videos_in_color(tmp_path):
+def test_day_kind_spreads_total_over_daytime_videos_keeping_colour(tmp_path):
     raw = tmp_path / "raw_data"
     noon = datetime(2025, 11, 7, 10, 0, tzinfo=UTC)
     maps = {}
-    for tag, station in ((1, "CAWEC2"), (2, "US0001")):
-        _, times = write_index_timelapse(raw, station, noon, 40, tag=tag)
+    for tag, station, color in ((1, "CAWEC2", True), (2, "US0001", False)):
+        _, times = write_index_timelapse(raw, station, noon, 40, tag=tag, color=color)
         maps[station] = (tag, times)
     write_index_timelapse(raw, "US0002", MIDNIGHT_START, 10, tag=3)  # a night video: ignored
-    summary = extract.run(prep_config(tmp_path, extract__kind="day", extract__total=5,
-                                      extract__color=True))
+    summary = extract.run(prep_config(tmp_path, extract__kind="day", extract__total=5))
     assert summary.ok, summary.failures
     day = tmp_path / "extracted_day"
     names = sorted(p.name for p in day.glob("*.png"))
     assert [n[:6] for n in names] == ["CAWEC2"] * 3 + ["US0001"] * 2
     assert assert_exact(day, maps) == 5
-    with Image.open(day / names[0]) as image:
-        assert image.mode == "RGB"
+    modes = {}
+    for name in names:
+        with Image.open(day / name) as image:
+            modes[name[:6]] = image.mode
+    assert modes == {"CAWEC2": "RGB", "US0001": "L"}  # color=auto follows the video
+    forced = extract.run(prep_config(tmp_path, extract__kind="day", extract__total=5,
+                                     extract__color=False, extract__day_dir=str(tmp_path / "g")))
+    assert forced.ok and {Image.open(p).mode for p in (tmp_path / "g").glob("*.png")} == {"L"}
 
 
 def test_bad_inputs_are_named_others_still_processed(tmp_path):
