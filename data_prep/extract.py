@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -302,9 +303,15 @@ def run_jobs(jobs: list[VideoJob], options: ImageOptions, workers: int) -> Itera
             yield extract_video(job, options)
         return
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        futures = [pool.submit(extract_video, job, options) for job in jobs]
+        futures = {pool.submit(extract_video, job, options): job for job in jobs}
         for future in as_completed(futures):
-            yield future.result()
+            job = futures[future]
+            try:
+                yield future.result()
+            except BrokenProcessPool as exc:  # a worker died (killed, out of memory, crash)
+                yield VideoResult(job.video, missing=sorted(name for _, name in job.frames),
+                                  failures=[(f"{job.video}: worker process died ({exc}); "
+                                            "rerun, completed images are kept")])
 
 
 def run(cfg: DictConfig) -> StepSummary:
