@@ -134,6 +134,8 @@ def _read_night(path: Path) -> tuple[bytes, Image.Image]:
     data = path.read_bytes()
     image = Image.open(path)
     image.load()
+    if image.format != "PNG":  # the bytes are sent as image/png
+        raise UnidentifiedImageError(f"{image.format} data in a .png file")
     return data, image
 
 
