@@ -121,6 +121,27 @@ def check_same_configuration(infos: dict[int, dict]) -> None:
             )
 
 
+def check_experiment_consistency(experiment_dir: str | Path, fingerprint: str,
+                                 settings: dict) -> None:
+    """Refuse to start a fold job where folds of another configuration already lie.
+
+    An experiment folder holds one configuration; a job with other settings under the same
+    ``name`` would otherwise overwrite one fold and leave a set that can never be pooled.
+    """
+    experiment_dir = Path(experiment_dir)
+    for run_dir in sorted(experiment_dir.glob("fold_*")):
+        info = read_run_info(run_dir)
+        if info is None or info.get("fingerprint") == fingerprint:
+            continue
+        diffs = configuration_differences(info.get("settings", {}), settings)
+        raise PoolingError(
+            f"{experiment_dir} already holds {run_dir.name} trained under a different "
+            f"configuration ({'; '.join(diffs[:5]) or 'fingerprints differ'}); folds are never "
+            "pooled across configurations. Set name=<new experiment name> for these settings "
+            f"(or delete {experiment_dir} to start it over)"
+        )
+
+
 def pool_oof(experiment_dir: Path, splits: pd.DataFrame, n_folds: int) -> pd.DataFrame:
     frames = [pd.read_csv(experiment_dir / f"fold_{k}" / "oof_predictions.csv",
                           dtype={"group": str}) for k in range(n_folds)]

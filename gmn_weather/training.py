@@ -28,7 +28,7 @@ from gmn_weather.config import (
     training_settings,
 )
 from gmn_weather.export import export_final
-from gmn_weather.pooling import RUN_INFO, pool_if_complete
+from gmn_weather.pooling import RUN_INFO, check_experiment_consistency, pool_if_complete
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,10 @@ def train(cfg: DictConfig) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(exp_dir)
     remove_stale_temporaries(run_dir)
+    settings = training_settings(cfg)
+    fp = fingerprint(settings)
+    if mode == "fold":
+        check_experiment_consistency(exp_dir, fp, settings)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
 
     augmentation = OmegaConf.to_container(cfg.augmentation, resolve=True)
@@ -114,8 +118,6 @@ def train(cfg: DictConfig) -> dict:
                  overridden, cfg.data.label_overrides, report.overridden,
                  report.removed_by_override)
 
-    settings = training_settings(cfg)
-    fp = fingerprint(settings)
     write_json(run_dir / RUN_INFO, {
         "mode": mode, "fold": int(cfg.fold) if mode == "fold" else None,
         "n_folds": int(cfg.data.n_folds), "name": str(cfg.name), "fingerprint": fp,

@@ -10,8 +10,14 @@ import torch
 from fixtures_train import make_dataset
 
 from gmn_weather.datamodule import GMNDataModule
-from gmn_weather.labels import (LabelsError, apply_overrides, filter_edge_distance,
-                                load_labelled_images, station_night_group, validate_labels)
+from gmn_weather.labels import (
+    LabelsError,
+    apply_overrides,
+    filter_edge_distance,
+    load_labelled_images,
+    station_night_group,
+    validate_labels,
+)
 from gmn_weather.splits import SplitError, assign_folds, check_folds, load_or_create_splits
 
 

@@ -88,6 +88,31 @@ def test_backbone_sweep_gives_one_table_per_backbone(sweep):
     assert backbones == set(BACKBONES)
 
 
+def test_same_command_same_seed_identical_splits_and_oof(sweep, tmp_path):
+    """Fold 0 again, in-process, into a fresh output root: same splits, same probabilities."""
+    from gmn_weather.training import train
+
+    cfg = compose_train("fold=0", "model.backbone=test_resnet",
+                        *tiny_overrides(sweep.data_dir, tmp_path / "again"))
+    train(cfg)
+    first, again = sweep.experiments["test_resnet"], tmp_path / "again" / "tiny_test_resnet_light"
+    assert (first / "splits.csv").read_bytes() == (again / "splits.csv").read_bytes()
+    oof_first = pd.read_csv(first / "fold_0" / "oof_predictions.csv")
+    oof_again = pd.read_csv(again / "fold_0" / "oof_predictions.csv")
+    pd.testing.assert_frame_equal(oof_first, oof_again, check_exact=True)
+    assert oof_first["prob_clear"].nunique() > 1  # real predictions, not a constant
+
+
+def test_other_settings_under_the_same_name_are_refused(sweep):
+    from gmn_weather.pooling import PoolingError
+    from gmn_weather.training import train
+
+    cfg = compose_train("fold=0", "model.backbone=test_resnet", "seed=7",
+                        *tiny_overrides(sweep.data_dir, sweep.output_root))
+    with pytest.raises(PoolingError, match="different configuration \\(seed: 42 vs 7\\).*name="):
+        train(cfg)
+
+
 def test_final_model_and_predict_follow_embedded_threshold(sweep, tmp_path):
     from gmn_weather.training import train
 
