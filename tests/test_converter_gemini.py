@@ -11,6 +11,7 @@ from google.genai import types
 
 from data_prep import night_to_day
 from data_prep.converters.gemini import (
+    GeminiSettings,
     MissingAPIKeyError,
     api_key_from_env,
     interpret_image_response,
@@ -145,3 +146,31 @@ def test_manifest_round_trip_and_errors():
     with pytest.raises(ManifestError, match="line 4"):
         parse_manifest(text.rstrip("\n") + "\nc.png,done\n", Path("m.csv"))
     assert parse_manifest("", Path("m.csv")) == {}
+
+
+def test_errors_that_stop_the_whole_run():
+    import threading
+
+    from google.genai import errors
+
+    from data_prep.converters.gemini import GeminiDayConverter, Prompts
+    from data_prep.converters.rate_limit import RequestPacer
+
+    settings = GeminiSettings(prompts=Prompts("d", "c", "x"))
+    converter = GeminiDayConverter(None, settings, RequestPacer(None), threading.Event(),
+                                   redactor("k3y"))
+
+    def error(code, status, message, details=None):
+        return errors.APIError(code, {"error": {"code": code, "status": status,
+                                                "message": message, "details": details or []}})
+
+    invalid = error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.",
+                    [{"reason": "API_KEY_INVALID"}])
+    assert "rejected the API key" in converter._fatal_message(invalid, "day request")
+    assert "rejected" in converter._fatal_message(error(403, "PERMISSION_DENIED", "no"), "x")
+    missing = converter._fatal_message(error(404, "NOT_FOUND", "models/x is not found"), "x")
+    assert "converter.image_model" in missing
+    assert converter._fatal_message(error(400, "INVALID_ARGUMENT", "bad image"), "x") is None
+    assert converter._fatal_message(error(429, "RESOURCE_EXHAUSTED", "slow down"), "x") is None
+    leaked = converter._fatal_message(error(401, "UNAUTHENTICATED", "key k3y is bad"), "x")
+    assert "k3y" not in leaked and "[redacted]" in leaked
