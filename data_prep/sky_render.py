@@ -328,6 +328,7 @@ class NightLook:
     cloud: np.ndarray    # brightness of a thick cloud, DN (lit by towns and the moon)
     ground: np.ndarray   # True below the silhouette
     moon: bool
+    vignette: np.ndarray  # lens fall-off towards the corners (multiplies the sky signal)
 
 
 def _upsample(grid: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -359,7 +360,15 @@ def night_look(scene: StationScene, rng: np.random.Generator, height: int, width
         sky = sky + glow
         cloud = cloud + 2.0 * glow
     ground = ground_mask(scene, height, width)
-    return NightLook(sky.astype(np.float32), cloud.astype(np.float32), ground, moon)
+    return NightLook(sky.astype(np.float32), cloud.astype(np.float32), ground, moon,
+                     vignette(height, width))
+
+
+def vignette(height: int, width: int, strength: float = 0.35) -> np.ndarray:
+    """Wide-angle lens fall-off: 1 at the centre, ``1 - strength`` in the corners."""
+    y = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
+    x = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
+    return 1.0 - strength * (x * x + y * y) / 2
 
 
 def _splat_stars(height: int, width: int, x: np.ndarray, y: np.ndarray, flux: np.ndarray) -> np.ndarray:
@@ -387,10 +396,18 @@ def render_night(
     cloud_t_s: float,
     alpha_grid: np.ndarray,
     noise_rng: np.random.Generator,
+    detail_grid: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One grayscale night frame (HxW uint8), without the text overlay."""
+    """One grayscale night frame (HxW uint8), without the text overlay.
+
+    ``detail_grid`` (the small-scale cloud texture on the cloud grid) gives thick clouds
+    some brightness structure instead of a flat glow.
+    """
     height, width = look.sky.shape
     alpha = _upsample(alpha_grid, height, width)
+    cloud = look.cloud
+    if detail_grid is not None:
+        cloud = cloud * (1.0 + 0.12 * np.clip(_upsample(detail_grid, height, width), -2, 2))
     u, v = scene.star_positions(sky_t_s)
     sigma = psf_sigma(height)
     margin = 4 * sigma / height
@@ -400,7 +417,7 @@ def render_night(
     peak = 22.0 * 10 ** (-0.4 * (mag - DETECTION_MAG))   # DN at the star's centre, clear sky
     flux = peak * 2 * np.pi * sigma**2 * (1.0 - star_alpha)
     stars = gaussian_filter(_splat_stars(height, width, u * height, v * height, flux), sigma)
-    image = look.sky * (1 - alpha) + look.cloud * alpha + stars
+    image = (look.sky * (1 - alpha) + cloud * alpha + stars) * look.vignette
     image[look.ground] = 4.0
     noise = sensor_noise(noise_rng, image.shape)
     image += noise * np.sqrt(4.0 + 0.35 * image) + 0.5   # read noise + shot noise
@@ -412,6 +429,7 @@ class DayLook:
     sky: np.ndarray      # HxWx3 clear sky colour
     ground: np.ndarray   # HxW bool
     ground_rgb: np.ndarray
+    vignette: np.ndarray  # HxWx1
 
 
 def day_look(scene: StationScene, rng: np.random.Generator, height: int, width: int) -> DayLook:
@@ -425,7 +443,8 @@ def day_look(scene: StationScene, rng: np.random.Generator, height: int, width: 
     su, sv = rng.uniform(0, scene.aspect), rng.uniform(-0.6, 0.1)
     sky = sky + 45.0 * np.exp(-np.hypot(u - su, v - sv) / 0.35)  # sun glare
     ground_rgb = np.array([24, 30, 22], dtype=np.float32) * rng.uniform(0.8, 1.3)
-    return DayLook(np.clip(sky, 0, 255).astype(np.float32), ground_mask(scene, height, width), ground_rgb)
+    return DayLook(np.clip(sky, 0, 255).astype(np.float32), ground_mask(scene, height, width),
+                   ground_rgb, vignette(height, width, 0.15)[..., None])
 
 
 def render_day(
@@ -444,7 +463,7 @@ def render_day(
     # Thick, widespread cloud is darker grey; broken cumulus is bright white.
     shade = 248.0 - 70.0 * coverage**2 - 28.0 * np.clip(detail, -1.5, 1.5) * alpha
     cloud_rgb = shade * np.array([1.0, 1.0, 1.02], dtype=np.float32)
-    image = look.sky + (cloud_rgb - look.sky) * alpha
+    image = (look.sky + (cloud_rgb - look.sky) * alpha) * look.vignette
     image[look.ground] = look.ground_rgb
     image += sensor_noise(noise_rng, image.shape) * 1.5 + 0.5
     return np.clip(image, 0, 255, out=image).astype(np.uint8)

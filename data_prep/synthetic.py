@@ -392,19 +392,20 @@ def render_frames(plan: SpanPlan, scene: sky.StationScene, grids: Sequence[np.nd
     h, w = settings.height, settings.width
     look_rng = np.random.default_rng([*plan.seed_key, 11])
     font = sky.overlay_font(h)
+    yy, xx, _ = sky.cloud_grid(scene, h, w)
     if plan.kind == "night":
         look = sky.night_look(scene, look_rng, h, w, settings.moon_probability)
     else:
         day = sky.day_look(scene, look_rng, h, w)
-        yy, xx, _ = sky.cloud_grid(scene, h, w)
     for index, (ts, alpha) in enumerate(zip(plan.frame_times, grids)):
         noise_rng = np.random.default_rng([*plan.seed_key, 13, index])
         t = (ts - plan.start).total_seconds()
+        detail = sky.sample_periodic(plan.clouds.small, yy - plan.clouds.wind_small[0] * t,
+                                     xx - plan.clouds.wind_small[1] * t)
         if plan.kind == "night":
-            frame = sky.render_night(scene, plan.clouds, look, sky_seconds(ts), t, alpha, noise_rng)
+            frame = sky.render_night(scene, plan.clouds, look, sky_seconds(ts), t, alpha, noise_rng,
+                                     detail)
         else:
-            detail = sky.sample_periodic(plan.clouds.small, yy - plan.clouds.wind_small[0] * t,
-                                         xx - plan.clouds.wind_small[1] * t)
             frame = sky.render_day(plan.clouds, day, t, alpha, detail, noise_rng)
         yield sky.draw_overlay(frame, sky.overlay_text(plan.station, ts), font)
 
@@ -516,18 +517,18 @@ def generate_archive(
 
 
 def pick_contact_frames(truth: pd.DataFrame, n_night: int = 8, n_day: int = 4) -> pd.DataFrame:
-    """A spread of frames for a contact sheet: clear and cloudy nights, then daytime."""
-    night = truth[truth["kind"] == "night"]
+    """A spread of frames for a contact sheet: night frames labelled clear, then cloudy, then
+    daytime; within each group evenly spread from the clearest to the cloudiest frame."""
+    groups = [truth[(truth["kind"] == "night") & (truth["label"] == label)] for label in ("clear", "cloudy")]
+    counts = [n_night - n_night // 2, n_night // 2]
+    groups.append(truth[truth["kind"] == "day"])
+    counts.append(n_day)
     picks = []
-    for label in ("clear", "cloudy"):
-        group = night[night["label"] == label]
-        if len(group):
-            idx = np.linspace(0, len(group) - 1, min(len(group), n_night // 2)).round().astype(int)
-            picks.append(group.iloc[np.unique(idx)])
-    day = truth[truth["kind"] == "day"]
-    if len(day) and n_day:
-        idx = np.linspace(0, len(day) - 1, min(len(day), n_day)).round().astype(int)
-        picks.append(day.iloc[np.unique(idx)])
+    for group, n in zip(groups, counts):
+        if len(group) and n:
+            ordered = group.sort_values(["cloud_fraction", "video", "frame_index"], kind="stable")
+            idx = np.linspace(0, len(ordered) - 1, min(len(ordered), n)).round().astype(int)
+            picks.append(ordered.iloc[np.unique(idx)])
     return pd.concat(picks) if picks else truth.iloc[:0]
 
 
