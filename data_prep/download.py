@@ -63,7 +63,7 @@ class DownloadJob:
 @dataclass(frozen=True)
 class DownloadSettings:
     workers: int = 4
-    chunk_size: int = 1 << 16
+    chunk_size: int = 1 << 18
     retries: int = 5
     backoff_s: float = 1.0
     backoff_max_s: float = 30.0
