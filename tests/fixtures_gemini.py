@@ -43,7 +43,7 @@ SCENARIOS = {
     "stars": "check answers HAS_STARS; the correction returns the corrected image",
     "wrong_size": "image at twice the source size",
     "thought": "a thought image, a text part, then the final image",
-    "timeout_once": "the first answer comes after 1.5 s (past a short client timeout)",
+    "timeout_once": "the first answer comes after 3 s (past a short client timeout)",
 }
 
 
@@ -254,7 +254,7 @@ class GeminiStandIn:
         if kind == "correction":
             return 200, _image_response([_png((marker, DAY_GREEN, 1), size)], model), {}
         if scenario == "timeout_once" and n == 0:
-            time.sleep(1.5)
+            time.sleep(3.0)
         if scenario == "rate_limited_once" and n == 0:
             return 429, {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
                                    "message": "Resource has been exhausted"}}, {"Retry-After": "1"}
