@@ -134,8 +134,8 @@ def test_concurrency_and_request_pacing(tmp_path, api_key):
         times = sorted(r.at for r in server.requests)
         assert len(times) == 8  # day request + star check, all paced together
         gaps = [b - a for a, b in itertools.pairwise(times)]
-        assert min(gaps) >= 0.05  # 0.1 s slots; arrival jitters with the load of the machine
-        assert times[-1] - times[0] >= 0.65
+        assert min(gaps) >= 0.03  # 0.1 s slots (unpaced: ~0); arrival jitters with the load
+        assert times[-1] - times[0] >= 0.6  # 7 slots of 0.1 s
 
 
 def test_timeout_is_retried(tmp_path, api_key):
