@@ -119,7 +119,7 @@ def main() -> int:
                 raise RuntimeError(f"{name}: downloaded files differ from the server's")
             ours, openssh = min(ours_s), min(openssh_s)
             print(f"{name:<18}{size:>8.2f}{size / ours:>12.2f}{size / openssh:>14.2f}"
-                  f"{len(files) / ours:>14.0f}{len(files) / openssh:>17.0f}{openssh / ours:>7.2f}x")
+                  f"{len(files) / ours:>14.1f}{len(files) / openssh:>17.1f}{openssh / ours:>7.2f}x")
     finally:
         server.stop()
         if args.workdir is None:
