@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import getpass
 import json
 import os
 import shutil
@@ -57,7 +58,7 @@ def make_files(root: Path, big_mb: int, small: int) -> tuple[Path, list[Path]]:
 def run_ours(server, known_hosts: Path, remote: list[Path], out: Path, workers: int) -> float:
     shutil.rmtree(out, ignore_errors=True)
     cfg = OmegaConf.create({"kind": "sftp", "host": server.host, "port": server.port,
-                            "username": "root", "key_file": str(server.client_key),
+                            "username": getpass.getuser(), "key_file": str(server.client_key),
                             "known_hosts": str(known_hosts), "allow_agent": False})
     jobs = [DownloadJob(str(p), out / p.name) for p in remote]
     started = time.perf_counter()
@@ -76,7 +77,7 @@ def run_openssh(server, known_hosts: Path, remote: list[Path], out: Path) -> flo
     batch.write_text("".join(f'get "{p}" "{out / p.name}"\n' for p in remote))
     command = ["sftp", "-q", "-b", str(batch), "-i", str(server.client_key), "-P", str(server.port),
                "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={known_hosts}",
-               "-o", "StrictHostKeyChecking=yes", f"root@{server.host}"]
+               "-o", "StrictHostKeyChecking=yes", f"{getpass.getuser()}@{server.host}"]
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started

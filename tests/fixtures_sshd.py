@@ -12,6 +12,8 @@ Also usable outside pytest (``bench/download.py`` does): :func:`start_sshd` / :m
 
 from __future__ import annotations
 
+import contextlib
+import getpass
 import json
 import os
 import shutil
@@ -84,7 +86,7 @@ class SshServer:
         items = {
             "source.host": self.host,
             "source.port": self.port,
-            "source.username": "root",
+            "source.username": getpass.getuser(),
             "source.key_file": str(self.client_key),
             "source.known_hosts": str(known_hosts),
             "source.allow_agent": "false",
@@ -140,7 +142,8 @@ def start_sshd(workdir: Path, sshd: str) -> SshServer:
     authorized.write_text((workdir / "client_ed25519.pub").read_text())
     root = workdir / "tree"
     root.mkdir(exist_ok=True)
-    Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege-separation dir
+    with contextlib.suppress(PermissionError):  # privilege-separation dir (root only)
+        Path("/run/sshd").mkdir(parents=True, exist_ok=True)
     port = _free_port()
     config = workdir / "sshd_config"
     config.write_text(

@@ -160,7 +160,8 @@ def test_synthetic_archive_over_sftp(sshd_server, tmp_path):
     synthetic = pytest.importorskip("data_prep.synthetic")
     served = sshd_server.root / "synthetic"
     synthetic.generate_archive(served, stations=["CA0001", "CA0002"], nights=2,
-                               frames_per_night=4, width=64, height=36, seed=3)
+                               frames_per_night=4, width=64, height=36, seed=3,
+                               legacy_names=True)  # day-of-year names and _timestamps.json too
     known = sshd_server.write_known_hosts(tmp_path / "known_hosts")
     data = tmp_path / "data"
     cfg = cfg_for(sshd_server, data, known, f"source.video_root={served}/contrails/CA",
@@ -178,3 +179,11 @@ def test_synthetic_archive_over_sftp(sshd_server, tmp_path):
     for video in videos:
         (remote,) = served.rglob(video.name)
         assert same_file(video, remote)
+    day = plan.run(cfg_for(sshd_server, data, known, f"source.video_root={served}/contrails/CA",
+                           f"source.flux_root={served}/extracted_data/CA", "plan.kind=day"))
+    assert day.ok, day.failures
+    with (data / "download_manifest.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and {r["kind"] for r in rows} == {"day"}
+    assert all(8 <= int(Path(r["remote_path"]).parent.name.split("_to_")[0][-6:-4]) <= 17
+               for r in rows)

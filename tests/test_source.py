@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import getpass
 import subprocess
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def no_agent(monkeypatch):
 
 
 def settings_for(server, known_hosts: Path, **extra):
-    base = {"kind": "sftp", "host": server.host, "port": server.port, "username": "root",
+    base = {"kind": "sftp", "host": server.host, "port": server.port, "username": getpass.getuser(),
             "key_file": str(server.client_key), "known_hosts": str(known_hosts),
             "allow_agent": False, "timeout_s": 10}
     return sftp_settings(OmegaConf.create({**base, **extra}))
@@ -131,7 +132,7 @@ def test_wrong_key_gives_a_clear_message_without_secrets(sshd_server, tmp_path, 
     with pytest.raises(SourceAuthError) as err:
         SftpSource(settings_for(sshd_server, known, key_file=str(sshd_server.other_key)))
     message = str(err.value)
-    assert f"root@127.0.0.1:{sshd_server.port}" in message
+    assert f"{getpass.getuser()}@127.0.0.1:{sshd_server.port}" in message
     assert str(sshd_server.other_key) in message and "authorized_keys" in message
     assert "never-shown-secret" not in message
     assert sshd_server.other_key.read_text().splitlines()[1] not in message
