@@ -144,4 +144,5 @@ class GMNDataModule(pl.LightningDataModule):
         """The validation images with a plain loader (no persistent workers) for OOF output."""
         return DataLoader(LabelledImages(self.val_table, self.image_dir,
                                          eval_transform(self.preprocessing)),
-                          batch_size=self.batch_size, shuffle=False, num_workers=0)
+                          batch_size=self.batch_size, shuffle=False,
+                          num_workers=self.num_workers)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -29,6 +30,7 @@ from gmn_weather.config import (
 )
 from gmn_weather.export import export_final
 from gmn_weather.pooling import RUN_INFO, check_experiment_consistency, pool_if_complete
+from gmn_weather.splits import compare_splits
 
 log = logging.getLogger(__name__)
 
@@ -158,11 +160,25 @@ def train(cfg: DictConfig) -> dict:
                           "image_dir": str(cfg.data.image_dir),
                           "label_overrides": cfg.data.get("label_overrides"),
                           "overridden_rows": overridden,
-                          "epochs": int(trainer.current_epoch)}
+                          "epochs": int(trainer.current_epoch),
+                          "differs_from_cv_data": _final_data_differences(exp_dir, datamodule)}
             result["card"] = export_final(run_dir, model, exp_dir, fp, trained_on, str(cfg.name))
         return result
     finally:
         _finish_wandb(loggers)
+
+
+def _final_data_differences(exp_dir: Path, datamodule) -> list[str]:
+    """How the final model's data differ from the experiment's CV split (empty: same)."""
+    splits_csv = exp_dir / "splits.csv"
+    if not splits_csv.is_file():
+        return []
+    diffs = compare_splits(pd.read_csv(splits_csv, dtype={"group": str}), datamodule.table)
+    if diffs:
+        log.warning("final model: the labelled data differ from the cross-validation split "
+                    "(%s); the embedded threshold was chosen on the older data",
+                    "; ".join(diffs))
+    return diffs
 
 
 def _finish_wandb(loggers: list) -> None:

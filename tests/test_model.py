@@ -53,6 +53,7 @@ class _Recorder(pl.Callback):
         self.lr.append(trainer.optimizers[0].param_groups[0]["lr"])
 
 
+@pytest.mark.filterwarnings("ignore:.*LeafSpec")
 def test_head_only_epochs_then_all_layers_at_full_lr(tmp_path):
     labels_csv, image_dir, _ = make_dataset(tmp_path / "data")
     spec = {"eval": {"resize": [16, 28]}, "train": {"resize": [16, 28]}}

@@ -128,6 +128,7 @@ def test_final_model_and_predict_follow_embedded_threshold(sweep, tmp_path):
     assert card["input"]["mean"] == [0.485, 0.456, 0.406]
     assert "prob_clear = sigmoid(logit)" in card["output"]
     assert card["trained_on"]["n_images"] == len(sweep.table)
+    assert card["trained_on"]["differs_from_cv_data"] == []
 
     # Make the embedded threshold decisive: move it to the median probability.
     from gmn_weather.predict import predict_paths, run
