@@ -35,7 +35,7 @@ from data_prep import sky_render as sky
 from data_prep.rms_intervals import clear_intervals, in_intervals
 from data_prep.summary import StepSummary
 from data_prep.timelapse_video import encode_timelapse
-from gmn_weather.atomic import atomic_path, write_csv, write_json
+from gmn_weather.atomic import atomic_path, remove_stale_temporaries, write_csv, write_json
 
 log = logging.getLogger(__name__)
 
@@ -463,6 +463,7 @@ def generate_archive(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_settings_file(out_dir, settings)
+    remove_stale_temporaries(out_dir)
 
     station_scenes = scenes(settings)
     plans = plan_archive(settings)
@@ -481,6 +482,7 @@ def generate_archive(
         truths, grids = frame_truths(plan, scene, settings.height, settings.width)
         video, frame_times = out_dir / plan.video_rel(), out_dir / plan.frame_times_rel()
         if not (video.exists() and frame_times.exists()):
+            remove_stale_temporaries(video.parent)  # left by a killed run
             count = encode_timelapse(video, render_frames(plan, scene, grids, settings),
                                      crf=settings.crf, preset=settings.preset,
                                      gray=plan.kind == "night")
@@ -607,6 +609,7 @@ def run(cfg: DictConfig) -> StepSummary:
     summary.count("stations", len(archive.stations))
     summary.count("timelapses", len(archive.timelapses))
     summary.count("rendered", archive.rendered)
+    summary.count("already_complete", len(archive.timelapses) - archive.rendered)
     summary.count("frames", archive.frames)
     summary.count("clear_night_frames", archive.clear_frames)
     summary.count("all_cloudy_nights", archive.cloudy_nights)

@@ -227,6 +227,14 @@ def test_rerun_skips_complete_timelapses_and_refuses_other_settings(tmp_path):
     again = generate_archive(tmp_path, **tiny)
     assert again.rendered == 0 and video.stat().st_mtime_ns == mtime
     assert again.truth().equals(first.truth())
+    # A run killed while encoding leaves a temporary and no video: the rerun redoes that one.
+    day_video = first.path(first.timelapses[1].video)
+    day_video.unlink()
+    stale = day_video.with_name(f".{day_video.name}.x1y2.tmp")
+    stale.write_bytes(b"half a video")
+    third = generate_archive(tmp_path, **tiny)
+    assert third.rendered == 1 and day_video.exists() and not stale.exists()
+    assert video.stat().st_mtime_ns == mtime
     with pytest.raises(ValueError, match=r"synthetic_settings\.json.*seed"):
         generate_archive(tmp_path, **{**tiny, "seed": 2})
 
