@@ -190,7 +190,12 @@ def list_stations(source: RemoteSource, flux_root: str, configured: list[str],
                   summary: StepSummary) -> list[str]:
     if configured:
         return [parse_station(str(s), "source.stations") for s in configured]
-    entries, rejected = safe_names(source.listdir(flux_root), flux_root)
+    try:
+        listing = source.listdir(flux_root)
+    except FileNotFoundError:
+        summary.add_failure(f"source.flux_root {flux_root!r} not found on {source.description}")
+        return []
+    entries, rejected = safe_names(listing, flux_root)
     report_rejected(rejected, summary)
     stations = station_folders([e.name for e in entries])
     if not stations:

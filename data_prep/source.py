@@ -330,11 +330,6 @@ def source_factory(cfg: DictConfig) -> SourceFactory:
     raise SourceError(f"source.kind {kind!r} is not one of: sftp, local (pick with source=sftp)")
 
 
-def station_roots(cfg: DictConfig) -> tuple[str, str]:
-    """``(video_root, flux_root)`` as configured."""
-    return str(cfg.video_root), str(cfg.flux_root)
-
-
 def is_permanent(exc: BaseException) -> bool:
     """Errors that a reconnect and retry cannot fix."""
     if isinstance(exc, (SourceError, HostKeyError, UnsafeNameError, paramiko.AuthenticationException,

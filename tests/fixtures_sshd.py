@@ -97,16 +97,19 @@ class SshServer:
         return ["source=sftp"] + [f"{k}={v}" for k, v in items.items()]
 
     def session_pids(self) -> list[int]:
-        """Processes sshd forked for client sessions (children of the listener)."""
-        pids = []
+        """Processes sshd forked for client sessions (all descendants of the listener)."""
+        parents: dict[int, int] = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
+                parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
                 continue
-            if int(fields[1]) == self.process.pid:
-                pids.append(int(stat.parent.name))
-        return pids
+        found, frontier = [], [self.process.pid]
+        while frontier:
+            children = [pid for pid, ppid in parents.items() if ppid in frontier]
+            found += children
+            frontier = children
+        return found
 
     def drop_sessions(self) -> int:
         """Kill every client session, as a server or network failure would; return how many."""

@@ -137,3 +137,11 @@ def test_find_unknown_host_is_one_clear_failure(sshd_server, tmp_path):
     cfg = prep_config(tmp_path / "data", sshd_server.source_overrides(tmp_path / "known_hosts"))
     summary = find.run(cfg)
     assert len(summary.failures) == 1 and "ssh-keyscan" in summary.failures[0]
+
+
+def test_find_wrong_flux_root_is_named(tmp_path):
+    (tmp_path / "archive").mkdir()
+    cfg = prep_config(tmp_path, ["source=local", f"source.root={tmp_path / 'archive'}",
+                                 "source.flux_root=nowhere/CA"])
+    summary = find.run(cfg)
+    assert summary.failures == [f"source.flux_root 'nowhere/CA' not found on local:{tmp_path / 'archive'}"]
