@@ -289,6 +289,8 @@ def summarize(results: list[DownloadResult], summary: StepSummary, missing_is_fa
             summary.count("bytes", result.bytes)
         if result.status == "failed" or (result.status == "missing" and missing_is_failure):
             summary.add_failure(result.error or result.job.remote_path)
+            if result.status == "missing":
+                summary.count("failed")  # reported as failed too: the manifest promised it
 
 
 def run(cfg: DictConfig) -> StepSummary:

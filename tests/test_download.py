@@ -148,7 +148,7 @@ def test_unsafe_manifest_rows_and_missing_files_fail_by_name(sshd_server, big_fi
         (gone, "raw_data/gone_frames_timelapse.mp4", 10, 0),
     ])
     summary = download.run(cfg_for(sshd_server, data, known, f"download.manifest={manifest}"))
-    assert summary.exit_code == 1 and summary.counts["failed"] == 2
+    assert summary.exit_code == 1 and summary.counts["failed"] == 3
     assert summary.counts["missing"] == 1
     text = "\n".join(summary.failures)
     assert "'../escaped.mp4'" in text and "'raw_data/../../escaped2.mp4'" in text
@@ -187,3 +187,24 @@ def test_synthetic_archive_over_sftp(sshd_server, tmp_path):
     assert rows and {r["kind"] for r in rows} == {"day"}
     assert all(8 <= int(Path(r["remote_path"]).parent.name.split("_to_")[0][-6:-4]) <= 17
                for r in rows)
+
+
+def test_command_line_exits_non_zero_and_names_the_failure(sshd_server, big_file, tmp_path):
+    make_small_archive(sshd_server.root)
+    known = sshd_server.write_known_hosts(tmp_path / "known_hosts")
+    data = tmp_path / "data"
+    data.mkdir()
+    video = next((sshd_server.root / "home/contrails/CA/US0001").rglob("*_frames_timelapse.mp4"))
+    gone = str(sshd_server.root / "home/contrails/CA/US0001/gone_frames_timelapse.mp4")
+    manifest = write_manifest(tmp_path / "manifest.csv", [
+        (str(video), f"raw_data/{video.name}", video.stat().st_size, int(video.stat().st_mtime)),
+        (gone, "raw_data/gone_frames_timelapse.mp4", 10, 0)])
+    done = subprocess.run(
+        [sys.executable, "-m", "data_prep.download", *sshd_server.source_overrides(known),
+         f"paths.data_dir={data}", f"download.manifest={manifest}", *missing_group_overrides()],
+        check=False, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "download: downloaded=1" in done.stdout
+    assert "missing=1" in done.stdout and "failed=1" in done.stdout
+    assert "download failed: " + gone in done.stdout
+    assert (data / "raw_data" / video.name).read_bytes() == video.read_bytes()
