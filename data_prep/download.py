@@ -83,6 +83,10 @@ class SizeMismatchError(RuntimeError):
     """The file on disk does not have the size the server reported."""
 
 
+class DownloadInterrupted(Exception):
+    """The run is stopping (Ctrl-C); the ``.part`` file is kept for the next run."""
+
+
 def settings_from_config(cfg: DictConfig) -> DownloadSettings:
     limit = cfg.get("max_bytes_per_s")
     return DownloadSettings(
@@ -195,6 +199,7 @@ def fetch_all(jobs: list[DownloadJob], factory: SourceFactory, settings: Downloa
         return []
     connections = _Connections(factory)
     fatal: list[Exception] = []
+    stopping = threading.Event()
     known = [j.size for j in jobs]
     total = sum(known) if all(s is not None for s in known) else None
     progress = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
@@ -207,13 +212,15 @@ def fetch_all(jobs: list[DownloadJob], factory: SourceFactory, settings: Downloa
                     exc, state.attempt_number + 1, settings.retries + 1)
 
     def run_job(job: DownloadJob) -> DownloadResult:
-        if fatal:
+        if fatal or stopping.is_set():
             return DownloadResult(job, "failed", 0, 0, f"{job.remote_path}: not attempted")
         moved = [0]  # bytes over all attempts: a resumed file counts each byte once
 
         def on_bytes(n: int) -> None:
             moved[0] += n
             progress.update(n)
+            if stopping.is_set():
+                raise DownloadInterrupted(f"{job.remote_path}: interrupted, .part file kept")
 
         def attempt(job: DownloadJob) -> str:
             return fetch_file(connections.get(), job, settings, on_bytes)[0]
@@ -240,11 +247,16 @@ def fetch_all(jobs: list[DownloadJob], factory: SourceFactory, settings: Downloa
             return DownloadResult(job, "failed", moved[0], attempts,
                                   f"{job.remote_path}: {type(exc).__name__}: {exc}")
 
+    pool = ThreadPoolExecutor(max_workers=min(settings.workers, len(jobs)),
+                              thread_name_prefix="download")
     try:
-        with ThreadPoolExecutor(max_workers=min(settings.workers, len(jobs)),
-                                thread_name_prefix="download") as pool:
-            results = list(pool.map(run_job, jobs))
+        results = list(pool.map(run_job, jobs))
+    except KeyboardInterrupt:
+        # Let the workers stop at their next block instead of finishing the whole manifest.
+        stopping.set()
+        raise
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         connections.close_all()
         progress.close()
     if fatal:
@@ -317,7 +329,11 @@ def run(cfg: DictConfig) -> StepSummary:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
-    summary = run(cfg)
+    try:
+        summary = run(cfg)
+    except KeyboardInterrupt:
+        log.error("download interrupted: partial files stay as .part and the next run resumes them")
+        sys.exit(130)
     summary.log(log)
     sys.exit(summary.exit_code)
 
