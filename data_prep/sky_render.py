@@ -351,7 +351,7 @@ def night_look(scene: StationScene, rng: np.random.Generator, height: int, width
     airglow = 6.0 * np.exp(-altitude / 0.35)              # brighter towards the horizon
     city = scene.city_strength * np.exp(-np.hypot(u - scene.city_u, altitude) / 0.45)
     sky = 18.0 + airglow + city
-    cloud = 42.0 + 2.2 * city + 1.5 * airglow            # clouds reflect the town lights
+    cloud = 55.0 + 2.5 * city + 1.5 * airglow            # clouds reflect the town lights
     moon = bool(rng.random() < moon_probability)
     if moon:
         mu, mv = rng.uniform(-0.3, scene.aspect + 0.3), rng.uniform(-0.5, 0.4)
@@ -414,7 +414,7 @@ def render_night(
     near = (u > -margin) & (u < scene.aspect + margin) & (v > -margin) & (v < 1 + margin)
     u, v, mag = u[near], v[near], scene.catalogue.mag[near]
     star_alpha = clouds.opacity(cloud_t_s, v * CLOUD_CELLS_PER_HEIGHT, u * CLOUD_CELLS_PER_HEIGHT)
-    peak = 22.0 * 10 ** (-0.4 * (mag - DETECTION_MAG))   # DN at the star's centre, clear sky
+    peak = 32.0 * 10 ** (-0.4 * (mag - DETECTION_MAG))   # DN at the star's centre, clear sky
     flux = peak * 2 * np.pi * sigma**2 * (1.0 - star_alpha)
     stars = gaussian_filter(_splat_stars(height, width, u * height, v * height, flux), sigma)
     image = (look.sky * (1 - alpha) + cloud * alpha + stars) * look.vignette
