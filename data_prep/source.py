@@ -229,6 +229,10 @@ class SftpSource:
     """One SSH connection with an SFTP session on it."""
 
     def __init__(self, settings: SftpSettings, host_key_lock: threading.Lock | None = None):
+        paramiko_log = logging.getLogger("paramiko")
+        if paramiko_log.level == logging.NOTSET:
+            # paramiko logs every SFTP session opened at INFO: noise with one per worker.
+            paramiko_log.setLevel(logging.WARNING)
         self.settings = settings
         self.description = f"sftp://{settings.target}"
         self._client = paramiko.SSHClient()
