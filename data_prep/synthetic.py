@@ -207,7 +207,8 @@ class SpanPlan:
         return f"{self.folder_rel()}/{name}"
 
     def interval_file_rel(self) -> str:
-        assert self.detected_start is not None
+        if self.detected_start is None:
+            raise ValueError(f"{self.folder_rel()}: a {self.kind} timelapse has no interval file")
         detected = gmn.format_detected_folder(self.station, self.detected_start)
         return f"extracted_data/{REGION}/{self.station}/{detected}/{gmn.INTERVAL_FILE_NAME}"
 
@@ -486,7 +487,8 @@ def generate_archive(
             count = encode_timelapse(video, render_frames(plan, scene, grids, settings),
                                      crf=settings.crf, preset=settings.preset,
                                      gray=plan.kind == "night")
-            assert count == len(plan.frame_times)
+            if count != len(plan.frame_times):
+                raise RuntimeError(f"{video}: encoded {count} frames, planned {len(plan.frame_times)}")
             write_json(frame_times, gmn.format_frame_times(plan.frame_times, plan.suffix))
             rendered += 1
         rows.extend(truth_rows(plan, truths))
