@@ -73,3 +73,23 @@ def test_bad_frames_name_the_file_and_leave_nothing(tmp_path):
     with pytest.raises(ValueError, match="gray=True"):
         encode_timelapse(out, [np.zeros((90, 160, 3), np.uint8)])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_seeking_to_a_keyframe_decodes_the_same_pixels(tmp_path):
+    # Closed GOPs: decoding may start at any keyframe, which is how extraction seeks.
+    rng = np.random.default_rng(0)
+    frames = [np.clip(rng.normal(60 + i, 20, (90, 160)), 0, 255).astype(np.uint8) for i in range(250)]
+    out = tmp_path / "seek.mp4"
+    encode_timelapse(out, frames)
+    with av.open(str(out)) as container:
+        sequential = [f.to_ndarray(format="gray") for f in container.decode(video=0)]
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        stream_pts = int(120 / (stream.average_rate * stream.time_base))
+        container.seek(stream_pts, stream=stream, backward=True, any_frame=False)
+        first = next(container.decode(stream))
+        assert first.key_frame
+        assert round(float(first.pts * stream.time_base) * 30) == 120
+        assert np.array_equal(first.to_ndarray(format="gray"), sequential[120])
+        following = next(container.decode(stream))
+        assert np.array_equal(following.to_ndarray(format="gray"), sequential[121])
