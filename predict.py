@@ -3,7 +3,7 @@
 import sys
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from gmn_weather.config import register_resolvers
 
@@ -12,11 +12,19 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
+    if OmegaConf.is_missing(cfg, "input"):
+        print("predict.py: say what to predict: input=<image, folder or glob>", file=sys.stderr)
+        sys.exit(2)
     from gmn_weather.predict import run
 
-    summary = run(str(cfg.checkpoint), str(cfg.input), str(cfg.output), cfg.threshold,
-                  int(cfg.batch_size), int(cfg.num_workers), cfg.device)
+    try:
+        summary = run(str(cfg.checkpoint), str(cfg.input), str(cfg.output), cfg.threshold,
+                      int(cfg.batch_size), int(cfg.num_workers), cfg.device)
+    except FileNotFoundError as exc:
+        print(f"predict.py: {exc}", file=sys.stderr)
+        sys.exit(2)
     print("\n".join(summary.lines()))
+    # Unreadable images were predicted around and listed; the exit status still says so.
     sys.exit(1 if summary.n_unreadable else 0)
 
 

@@ -1,5 +1,7 @@
 """Train one cross-validation fold or the final model: see `python train.py --help`."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
@@ -11,9 +13,13 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     # Imported here so `--help` answers without loading torch.
-    from gmn_weather.training import train
+    from gmn_weather.training import USER_ERRORS, train
 
-    result = train(cfg)  # logs the pooled table when this job completes the folds
+    try:
+        result = train(cfg)  # logs the pooled table when this job completes the folds
+    except USER_ERRORS as exc:
+        print(f"train.py: {exc}", file=sys.stderr)
+        sys.exit(1)
     metrics = result["metrics"]
     return metrics.get("val/auroc", metrics.get("val/loss"))
 

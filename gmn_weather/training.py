@@ -29,10 +29,20 @@ from gmn_weather.config import (
     training_settings,
 )
 from gmn_weather.export import export_final
-from gmn_weather.pooling import RUN_INFO, check_experiment_consistency, pool_if_complete
-from gmn_weather.splits import compare_splits
+from gmn_weather.labels import LabelsError
+from gmn_weather.model import PretrainedWeightsError
+from gmn_weather.pooling import (
+    RUN_INFO,
+    PoolingError,
+    check_experiment_consistency,
+    pool_if_complete,
+)
+from gmn_weather.splits import SplitError, compare_splits
 
 log = logging.getLogger(__name__)
+
+# Errors whose message says what to change; entry points print them without a traceback.
+USER_ERRORS = (LabelsError, SplitError, PoolingError, PretrainedWeightsError)
 
 # Lightning hints that do not apply here (small CPU data sets, optional cloud packages).
 _HARMLESS_WARNINGS = (
