@@ -159,6 +159,8 @@ def index_video(path: str | Path) -> VideoIndex:
                 f"{path}: two packets map to one frame index; the video does not have a "
                 f"constant frame rate of {float(fps):g} fps, so frames cannot be identified")
         keyframe_pts = {i: pts for i, (pts, key) in zip(indices, packets) if key}
+        if not keyframe_pts:
+            raise VideoReadError(f"{path}: no keyframe among its readable frames")
         header_frames = stream.frames or 0
         if not truncated and header_frames and len(indices) < header_frames:
             truncated, problem = True, f"only {len(indices)} of {header_frames} frames present"
@@ -223,7 +225,8 @@ def read_frames(
     readable part of the video are skipped, not attempted.
     """
     readable = set(index.readable_frames)
-    wanted = sorted(t for t in set(targets) if t in readable)
+    # Frames before the first keyframe (an odd stream) cannot be decoded on their own.
+    wanted = sorted(t for t in set(targets) if t in readable and t >= index.keyframes[0])
     runs = plan_decode(wanted, index.keyframes, seek_overhead_frames)
     log.debug("%s: %d frames in %d runs, %d frames to decode", index.path, len(wanted),
               len(runs), decode_cost(runs))
