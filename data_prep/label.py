@@ -60,7 +60,7 @@ def load_interval_index(folder: str | Path) -> tuple[dict[StationNight, tuple[In
         try:
             key = interval_file_key(path.relative_to(folder))
         except GMNFormatError as exc:
-            problems.append(str(exc))
+            problems.append(f"{path}: {exc}")
             continue
         if key is None:
             log.debug("%s: no _detected folder name in it, not an interval file", path)
