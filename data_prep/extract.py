@@ -354,7 +354,11 @@ def run(cfg: DictConfig) -> StepSummary:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
-    summary = run(cfg)
+    try:
+        summary = run(cfg)
+    except ValueError as exc:  # a bad setting (extract.kind, extract.color), named in the message
+        log.error("extract: %s", exc)
+        sys.exit(2)
     summary.log(log)
     sys.exit(summary.exit_code)
 

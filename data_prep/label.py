@@ -151,7 +151,11 @@ def run(cfg: DictConfig) -> StepSummary:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
-    outcome = label_step(cfg)
+    try:
+        outcome = label_step(cfg)
+    except ValueError as exc:  # a bad setting (label.station), named in the message
+        log.error("label: %s", exc)
+        sys.exit(2)
     print(format_balance(outcome.balance))
     outcome.summary.log(log)
     sys.exit(outcome.summary.exit_code)
