@@ -7,6 +7,7 @@ the ``.wandb`` transaction log it writes (a LevelDB-style log of protobuf record
 from __future__ import annotations
 
 import struct
+import time
 from pathlib import Path
 
 from fixtures_train import compose_train, make_dataset, tiny_overrides
@@ -28,6 +29,8 @@ def read_wandb_records(path: Path) -> list:
         if kind == 0 and length == 0:
             pos += left
             continue
+        if pos + 7 + length > len(raw):
+            break  # a record still being written
         data = raw[pos + 7:pos + 7 + length]
         pos += 7 + length
         if kind == 1:
@@ -63,7 +66,13 @@ def test_wandb_offline_run_grouped_and_without_secrets(tmp_path, monkeypatch):
     run_dir = tmp_path / "out" / "tiny_test_resnet_light" / "fold_1"
     logs = list(run_dir.glob("wandb/offline-run-*/run-*.wandb"))
     assert len(logs) == 1
+    # wandb-core (a separate process) may still be flushing the log when finish() returns.
+    deadline = time.monotonic() + 30
     records = read_wandb_records(logs[0])
+    while not any(r.WhichOneof("record_type") == "exit" for r in records) \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+        records = read_wandb_records(logs[0])
     runs = [r.run for r in records if r.WhichOneof("record_type") == "run"]
     assert runs, "no run record in the offline log"
     assert runs[0].run_group == "tiny_test_resnet_light"
