@@ -41,8 +41,14 @@ from gmn_weather.splits import SplitError, compare_splits
 
 log = logging.getLogger(__name__)
 
+
+
+class LoggerSetupError(RuntimeError):
+    """A metric logger could not start (e.g. W&B without a key)."""
+
+
 # Errors whose message says what to change; entry points print them without a traceback.
-USER_ERRORS = (LabelsError, SplitError, PoolingError, PretrainedWeightsError)
+USER_ERRORS = (LabelsError, SplitError, PoolingError, PretrainedWeightsError, LoggerSetupError)
 
 # Lightning hints that do not apply here (small CPU data sets, optional cloud packages).
 _HARMLESS_WARNINGS = (
@@ -79,8 +85,15 @@ def experiment_dir(cfg: DictConfig) -> Path:
 
 
 def _loggers(cfg: DictConfig) -> list:
-    return [instantiate(spec) for spec in (cfg.get("logger") or {}).values()
-            if spec is not None and "_target_" in spec]
+    loggers = [instantiate(spec) for spec in (cfg.get("logger") or {}).values()
+               if spec is not None and "_target_" in spec]
+    for logger in loggers:
+        # Lightning always passes wandb.init(anonymous=None), which recent wandb answers with a
+        # deprecation warning on every run; the setting has no effect, so it is dropped.
+        init_kwargs = getattr(logger, "_wandb_init", None)
+        if isinstance(init_kwargs, dict) and init_kwargs.get("anonymous") is None:
+            init_kwargs.pop("anonymous", None)
+    return loggers
 
 
 def _callbacks(cfg: DictConfig, run_dir: Path) -> list:
@@ -145,8 +158,7 @@ def train(cfg: DictConfig) -> dict:
                         _recursive_=False, _convert_="all")
 
     loggers = _loggers(cfg)
-    for logger in loggers:
-        logger.log_hyperparams(loggable_config(cfg))
+    _log_config(loggers, loggable_config(cfg))
     trainer_kwargs = {"logger": loggers or False, "callbacks": _callbacks(cfg, run_dir),
                       "default_root_dir": str(run_dir)}
     if mode == "final":
@@ -176,6 +188,23 @@ def train(cfg: DictConfig) -> dict:
         return result
     finally:
         _finish_wandb(loggers)
+
+
+def _log_config(loggers: list, config: dict) -> None:
+    for logger in loggers:
+        if type(logger).__name__ != "WandbLogger":
+            logger.log_hyperparams(config)
+            continue
+        import wandb
+
+        try:  # the W&B run starts here
+            logger.log_hyperparams(config)
+        except wandb.errors.UsageError as exc:
+            raise LoggerSetupError(
+                f"W&B could not start ({exc}). Log in with `wandb login` or WANDB_API_KEY, "
+                "or run offline with WANDB_MODE=offline (sync later with `wandb sync`), "
+                "or use logger=csv"
+            ) from exc
 
 
 def _final_data_differences(exp_dir: Path, datamodule) -> list[str]:
