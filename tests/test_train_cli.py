@@ -204,6 +204,9 @@ def test_debug_configs_compose():
     assert ref.augmentation.name == "reference" and ref.model.head_only_epochs == 3
     assert ref.model.full_lr == 1e-5 and ref.model.optimizer.lr == 1e-3
     assert ref.trainer.max_epochs == 10 and ref.data.batch_size == 32 and ref.data.n_folds == 3
+    for config_name in ("analyze", "predict"):  # experiments compose there as in training
+        other = compose_train("experiment=reference", "debug=tiny", config_name=config_name)
+        assert other.name == "tiny_test_resnet_reference"
     default = compose_train()
     assert default.name == "resnet18_light" and default.paths.output_root == "outputs"
     assert default.data.labels_csv == "data/extracted_night_labels.csv"
