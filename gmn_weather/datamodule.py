@@ -128,10 +128,12 @@ class GMNDataModule(pl.LightningDataModule):
 
     def _loader(self, table: pd.DataFrame, transform, shuffle: bool) -> DataLoader:
         # Shuffling draws from torch's global generator, which seed_everything(seed) fixes.
+        # A last training batch of one image would break BatchNorm layers: drop only that.
         return DataLoader(
             LabelledImages(table, self.image_dir, transform),
             batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            drop_last=shuffle and len(table) % self.batch_size == 1,
         )
 
     def train_dataloader(self) -> DataLoader:
