@@ -107,7 +107,15 @@ def validate_overrides(overrides: pd.DataFrame, source: str | Path) -> pd.DataFr
             f"{', '.join(repr(v) for v in sorted(bad['label'].unique())[:_QUOTE])} on line(s) "
             f"{_line_numbers(bad.index)}; use 'clear', 'cloudy' or 'remove'"
         )
-    return overrides.drop_duplicates("image_filename", keep="last")
+    overrides = overrides.drop_duplicates(["image_filename", "label"])
+    conflicting = overrides[overrides["image_filename"].duplicated(keep=False)]
+    if len(conflicting):
+        raise LabelsError(
+            f"{source}: conflicting overrides for "
+            f"{', '.join(sorted(conflicting['image_filename'].unique())[:_QUOTE])}; "
+            "keep one label per image"
+        )
+    return overrides
 
 
 def apply_overrides(

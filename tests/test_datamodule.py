@@ -177,10 +177,15 @@ def test_label_overrides_relabel_and_remove(tmp_path, dataset):
     assert out.set_index("image_filename").at[names[0], "label"] == flipped
 
 
-def test_label_overrides_bad_value_and_unknown_image():
+def test_label_overrides_bad_value_conflict_and_unknown_image():
     table = pd.DataFrame({"image_filename": ["a.png"], "label": ["clear"]})
     with pytest.raises(LabelsError, match="not in the labels file"):
         apply_overrides(table, pd.DataFrame({"image_filename": ["b.png"], "label": ["clear"]}))
+    with pytest.raises(LabelsError, match="unknown override value\\(s\\) 'maybe'"):
+        validate_overrides(pd.DataFrame({"image_filename": ["a.png"], "label": ["maybe"]}), "o.csv")
+    with pytest.raises(LabelsError, match="conflicting overrides for a.png"):
+        validate_overrides(pd.DataFrame({"image_filename": ["a.png", "a.png"],
+                                         "label": ["clear", "remove"]}), "o.csv")
 
 
 # --- the DataModule ------------------------------------------------------------------------
