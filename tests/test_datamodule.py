@@ -17,6 +17,7 @@ from gmn_weather.labels import (
     load_labelled_images,
     station_night_group,
     validate_labels,
+    validate_overrides,
 )
 from gmn_weather.splits import SplitError, assign_folds, check_folds, load_or_create_splits
 
