@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from gmn_weather.labels import load_labelled_images
-from gmn_weather.splits import check_folds, load_or_create_splits
+from gmn_weather.splits import SplitError, check_folds, load_or_create_splits
 from gmn_weather.transforms_factory import (
     eval_transform,
     load_rgb,
@@ -74,7 +74,7 @@ class GMNDataModule(pl.LightningDataModule):
         if mode not in ("fold", "final"):
             raise ValueError(f"mode={mode!r}: expected 'fold' or 'final'")
         if mode == "fold" and not 0 <= int(fold) < int(n_folds):
-            raise ValueError(f"fold={fold} is outside 0..{int(n_folds) - 1} (data.n_folds={n_folds})")
+            raise SplitError(f"fold={fold} is outside 0..{int(n_folds) - 1} (data.n_folds={n_folds})")
         if mode == "fold" and splits_csv is None:
             raise ValueError("mode=fold needs splits_csv (the experiment's splits.csv)")
         self.labels_csv, self.image_dir = Path(labels_csv), Path(image_dir)
@@ -107,7 +107,7 @@ class GMNDataModule(pl.LightningDataModule):
         self.table = table
         if self.mode == "final":
             if table["label"].nunique() < 2:
-                raise ValueError(f"every image in {self.labels_csv} is labelled "
+                raise SplitError(f"every image in {self.labels_csv} is labelled "
                                  f"{table['label'].iloc[0]!r}; a classifier needs both classes")
             self.train_table, self.val_table = table, table.iloc[0:0]
             return
