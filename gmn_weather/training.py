@@ -118,6 +118,9 @@ def train(cfg: DictConfig) -> dict:
     """Train one fold or the final model; return the run's final metrics and output paths."""
     register_resolvers()
     mode = str(cfg.mode)
+    if mode == "fold" and not 0 <= int(cfg.fold) < int(cfg.data.n_folds):
+        raise SplitError(f"fold={cfg.fold} is outside 0..{int(cfg.data.n_folds) - 1} "
+                         f"(data.n_folds={cfg.data.n_folds})")
     name_of_run = run_name(mode, cfg.fold)
     exp_dir = experiment_dir(cfg)
     run_dir = exp_dir / name_of_run
