@@ -199,7 +199,7 @@ def run(cfg: DictConfig) -> int:
                 operating_point = operating_point_line(json.loads(point_file.read_text()))
         scored = time.perf_counter()
         daytime = score_files(layout.day_predictions, layout.truth_csv, cfg.truth_column)
-        steps.append(StepTime("daytime score", time.perf_counter() - scored,
+        steps.append(StepTime("scoring", time.perf_counter() - scored,
                               f"against {layout.truth_csv} ({cfg.truth_column})"))
     except (DemoError, DaytimeScoreError) as exc:
         print(format_summary(steps, time.perf_counter() - started, operating_point, daytime))
