@@ -10,6 +10,7 @@ stops training with its name, never replaced by a blank one.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,12 @@ class GMNDataModule(pl.LightningDataModule):
         self.n_folds, self.split_seed, self.fold = int(n_folds), int(split_seed), int(fold)
         self.image_size = list(image_size)
         self.batch_size, self.num_workers = int(batch_size), int(num_workers)
+        cpus = os.cpu_count() or 1
+        if self.num_workers > cpus:
+            # More loader processes than CPUs only adds contention (torch warns about it too).
+            log.info("data.num_workers=%d lowered to the %d CPUs of this machine",
+                     self.num_workers, cpus)
+            self.num_workers = cpus
         self.min_edge_distance_s = min_edge_distance_s
         self.label_overrides = label_overrides
         self.augmentation = dict(augmentation or {"eval": {"resize": self.image_size}})
