@@ -28,7 +28,7 @@ from omegaconf import DictConfig
 from data_prep.summary import StepSummary
 from gmn_weather.atomic import write_csv
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("data_prep.review")
 
 PREDICTED_LABELS = ("clear", "cloudy")
 REVIEW_LABELS = ("clear", "cloudy", "remove")
@@ -143,8 +143,11 @@ def review_items(predictions: pd.DataFrame, image_paths: Mapping[str, str], sour
         prediction = str(row.prediction).strip().lower()
         where = f"{source}:{row_number}"
         if prediction not in PREDICTED_LABELS:
-            problems.append(f"{where}: {name} has prediction {row.prediction!r} "
-                            f"(expected one of {', '.join(PREDICTED_LABELS)}); no sidecar made")
+            error = getattr(row, "error", None)
+            why = (f"could not be predicted ({error})" if isinstance(error, str) and error
+                   else f"has prediction {row.prediction!r} (expected one of "
+                        f"{', '.join(PREDICTED_LABELS)})")
+            problems.append(f"{where}: {name} {why}; no sidecar made")
             continue
         if name not in image_paths:
             problems.append(f"{where}: image {name} is not in the images folder")
