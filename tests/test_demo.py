@@ -73,3 +73,10 @@ def test_shipped_demo_configs_agree():
         pytest.skip("conf/experiment/demo.yaml needs the training configs")
     layout = demo.layout_from(OmegaConf.load(prep), prep, OmegaConf.load(experiment), experiment)
     assert layout.archive.parent == layout.data_dir
+
+
+def test_missing_config_is_named_before_anything_runs():
+    cfg = OmegaConf.create({"prep_config": "no_such_prep", "experiment": "demo", "folds": [0],
+                            "truth_column": "physical_label"})
+    with pytest.raises(demo.DemoError, match="no_such_prep.yaml is missing"):
+        demo.run(cfg)
