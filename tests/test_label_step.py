@@ -133,3 +133,11 @@ def test_command_line_prints_balance_per_station(tmp_path):
     assert any(line.split()[:4] == ["CAWEC2", "1", "1", "50.0"] for line in lines)
     assert any(line.split()[:4] == ["US0001", "0", "1", "0.0"] for line in lines)
     assert len(read_rows(tmp_path / "extracted_night_labels.csv")) == 3
+
+
+def test_extract_and_label_read_the_interval_folder_find_writes(tmp_path):
+    elsewhere = tmp_path / "my_intervals"
+    cfg = prep_config(tmp_path, find__interval_dir=str(elsewhere))
+    assert cfg.extract.intervals_dir == cfg.label.intervals_dir == str(elsewhere)
+    default = prep_config(tmp_path)
+    assert default.label.intervals_dir == str(tmp_path / "flux_time_intervals")
