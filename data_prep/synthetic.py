@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 
 REGION = "CA"
 SETTINGS_FILE = "synthetic_settings.json"
+# Stored in SETTINGS_FILE. Bump it with any change that alters what an archive holds for given
+# settings (frames, frame times, intervals, truth): a rerun then refuses the old archive
+# instead of keeping its videos beside new interval files and truth.
+GENERATOR_VERSION = 2
 TRUTH_FILE = "truth.csv"
 TRUTH_COLUMNS = [
     "station", "timestamp", "label", "physical_label", "cloud_fraction",
@@ -416,17 +420,25 @@ def render_frames(plan: SpanPlan, scene: sky.StationScene, grids: Sequence[np.nd
 
 def _check_settings_file(out_dir: Path, settings: SyntheticSettings) -> None:
     path = out_dir / SETTINGS_FILE
-    wanted = json.loads(json.dumps(asdict(settings)))
-    if path.exists():
-        found = json.loads(path.read_text())
-        if found != wanted:
-            changed = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
-            raise ValueError(
-                f"{path}: this archive was generated with other settings ({', '.join(changed)}); "
-                f"choose another synthetic.out_dir or delete {out_dir}"
-            )
-    else:
+    wanted = {"generator_version": GENERATOR_VERSION, **json.loads(json.dumps(asdict(settings)))}
+    if not path.exists():
         write_json(path, wanted)
+        return
+    found = json.loads(path.read_text())
+    version = found.get("generator_version", 1)  # files without the key predate versioning
+    if version != GENERATOR_VERSION:
+        raise ValueError(
+            f"{path}: this archive was made by synthetic generator version {version}, this code "
+            f"is version {GENERATOR_VERSION}; its videos would not match the interval files and "
+            f"truth.csv a rerun writes. Delete {out_dir} and rerun (or choose another "
+            "synthetic.out_dir)"
+        )
+    if found != wanted:
+        changed = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
+        raise ValueError(
+            f"{path}: this archive was generated with other settings ({', '.join(changed)}); "
+            f"choose another synthetic.out_dir or delete {out_dir}"
+        )
 
 
 def generate_archive(
@@ -626,7 +638,11 @@ def run(cfg: DictConfig) -> StepSummary:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
-    summary = run(cfg)
+    try:
+        summary = run(cfg)
+    except ValueError as exc:  # a bad setting or an archive made otherwise, named in the message
+        log.error("synthetic: %s", exc)
+        sys.exit(2)
     summary.log(log)
     sys.exit(summary.exit_code)
 

@@ -22,6 +22,7 @@ from scipy.ndimage import maximum_filter, median_filter
 
 from data_prep import gmn
 from data_prep.synthetic import (
+    GENERATOR_VERSION,
     TRUTH_COLUMNS,
     SyntheticSettings,
     generate_archive,
@@ -237,6 +238,18 @@ def test_rerun_skips_complete_timelapses_and_refuses_other_settings(tmp_path):
     assert video.stat().st_mtime_ns == mtime
     with pytest.raises(ValueError, match=r"synthetic_settings\.json.*seed"):
         generate_archive(tmp_path, **{**tiny, "seed": 2})
+    # An archive made by another generator version (or before versions were recorded) is
+    # refused, not topped up: its videos would not match the rewritten intervals and truth.
+    settings_file = tmp_path / "synthetic_settings.json"
+    stored = json.loads(settings_file.read_text())
+    assert stored["generator_version"] == GENERATOR_VERSION
+    for old in ({**stored, "generator_version": GENERATOR_VERSION - 1},
+                {k: v for k, v in stored.items() if k != "generator_version"}):
+        settings_file.write_text(json.dumps(old))
+        with pytest.raises(ValueError, match=rf"generator version \d+, this code is version "
+                                             rf"{GENERATOR_VERSION}.*Delete {tmp_path}"):
+            generate_archive(tmp_path, **tiny)
+        assert video.stat().st_mtime_ns == mtime
 
 
 def test_legacy_names_mix_in_the_older_variants(tmp_path):

@@ -46,6 +46,17 @@ def test_command_line_with_a_list_of_station_ids(tmp_path):
     intervals = sorted(out.glob(f"extracted_data/CA/*/*/{gmn.INTERVAL_FILE_NAME}"))
     assert [gmn.load_interval_file(p).station for p in intervals] == ["CAWEC2", "US0001"]
     assert "timelapses=2" in result.stderr + result.stdout
+    # The same folder with another seed: refused with the reason and what to do, exit 2.
+    again = subprocess.run(
+        [sys.executable, "-m", "data_prep.synthetic", f"synthetic.out_dir={out}",
+         "synthetic.stations=[CAWEC2,US0001]", "synthetic.seed=5",
+         f"hydra.run.dir={tmp_path / 'hydra'}", *TINY],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert again.returncode == 2
+    said = again.stdout + again.stderr
+    assert "other settings (day_timelapses, legacy_names, seed)" in said and str(out) in said
+    assert "Traceback" not in said
 
 
 def test_run_rejects_a_bad_station_id_before_writing(tmp_path):
