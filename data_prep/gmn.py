@@ -128,10 +128,12 @@ class Timelapse:
 
     @property
     def is_night(self) -> bool:
+        """Starts 18-06 h UTC. By UTC hour only: right for the Americas, not for every station."""
         return self.start.hour in NIGHT_START_HOURS
 
     @property
     def is_day(self) -> bool:
+        """Starts 08-17 h UTC. By UTC hour only: right for the Americas, not for every station."""
         return self.start.hour in DAY_START_HOURS
 
     @property
