@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -44,7 +43,7 @@ from data_prep.source import (
     resolve_inside,
     source_factory,
 )
-from data_prep.summary import StepSummary
+from data_prep.summary import StepSummary, run_step
 
 log = logging.getLogger(__name__)
 
@@ -329,13 +328,9 @@ def run(cfg: DictConfig) -> StepSummary:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
-    try:
-        summary = run(cfg)
-    except KeyboardInterrupt:
-        log.error("download interrupted: partial files stay as .part and the next run resumes them")
-        sys.exit(130)
-    summary.log(log)
-    sys.exit(summary.exit_code)
+    # Ctrl-C exits 130; partial files stay as .part and the next run resumes them.
+    run_step("download", run, cfg, log, user_errors=(SourceError, HostKeyError, FileNotFoundError,
+                                                     ValueError))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import hydra
 from omegaconf import DictConfig
 
 from data_prep.gmn import GMNFormatError, load_interval_file
-from data_prep.summary import StepSummary
+from data_prep.summary import StepSummary, run_step
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +72,7 @@ def run(cfg: DictConfig) -> StepSummary:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
-    summary = run(cfg)
-    summary.log(log)
-    sys.exit(summary.exit_code)
+    run_step("filter_cloudy", run, cfg, log)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import csv
 import io
 import logging
 import posixpath
-import sys
 import time
 from dataclasses import dataclass, replace
 from datetime import date
@@ -46,7 +45,7 @@ from data_prep.source import (
     check_remote_name,
     source_factory,
 )
-from data_prep.summary import StepSummary
+from data_prep.summary import StepSummary, run_step
 from gmn_weather.atomic import write_json, write_text
 
 log = logging.getLogger(__name__)
@@ -298,9 +297,7 @@ def run(cfg: DictConfig) -> StepSummary:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
-    summary = run(cfg)
-    summary.log(log)
-    sys.exit(summary.exit_code)
+    run_step("find", run, cfg, log, user_errors=(SourceError, HostKeyError, ConnectionError, ValueError))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from data_prep.labelling import (
     label_images,
     merge_clear_intervals,
 )
-from data_prep.summary import StepSummary
+from data_prep.summary import StepSummary, run_step
 from gmn_weather.atomic import TEMP_SUFFIX, write_text
 
 log = logging.getLogger(__name__)
@@ -149,16 +148,16 @@ def run(cfg: DictConfig) -> StepSummary:
     return outcome.summary
 
 
+def _label_and_print_balance(cfg: DictConfig) -> StepSummary:
+    outcome = label_step(cfg)
+    print(format_balance(outcome.balance))
+    return outcome.summary
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
-    try:
-        outcome = label_step(cfg)
-    except ValueError as exc:  # a bad setting (label.station), named in the message
-        log.error("label: %s", exc)
-        sys.exit(2)
-    print(format_balance(outcome.balance))
-    outcome.summary.log(log)
-    sys.exit(outcome.summary.exit_code)
+    # A ValueError is a bad setting (label.station), named in the message: exit 2, no traceback.
+    run_step("label", _label_and_print_balance, cfg, log, user_errors=(ValueError,))
 
 
 if __name__ == "__main__":

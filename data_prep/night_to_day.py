@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -35,7 +34,7 @@ from data_prep.converters.manifest import (
     write_manifest,
 )
 from data_prep.gmn import GMNFormatError, parse_image_name
-from data_prep.summary import StepSummary
+from data_prep.summary import StepSummary, run_step
 from gmn_weather.atomic import TEMP_SUFFIX, atomic_path, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
@@ -403,13 +402,8 @@ def run(cfg: DictConfig) -> StepSummary:
 def main(cfg: DictConfig) -> None:
     from data_prep.converters.gemini import MissingAPIKeyError
 
-    try:
-        summary = run(cfg)
-    except (MissingAPIKeyError, FileNotFoundError, ManifestError) as exc:
-        log.error("%s", exc)
-        sys.exit(2)
-    summary.log(log)
-    sys.exit(summary.exit_code)
+    run_step("night_to_day", run, cfg, log,
+             user_errors=(MissingAPIKeyError, FileNotFoundError, ManifestError, ValueError))
 
 
 if __name__ == "__main__":

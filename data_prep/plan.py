@@ -17,7 +17,6 @@ import csv
 import io
 import logging
 import posixpath
-import sys
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -42,7 +41,7 @@ from data_prep.gmn import (
 )
 from data_prep.host_keys import HostKeyError
 from data_prep.source import RemoteEntry, SourceError, source_factory
-from data_prep.summary import StepSummary
+from data_prep.summary import StepSummary, run_step
 from gmn_weather.atomic import write_text
 
 log = logging.getLogger(__name__)
@@ -260,9 +259,8 @@ def run(cfg: DictConfig) -> StepSummary:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
-    summary = run(cfg)
-    summary.log(log)
-    sys.exit(summary.exit_code)
+    run_step("plan", run, cfg, log, user_errors=(SourceError, HostKeyError, ConnectionError,
+                                                 FileNotFoundError, ValueError))
 
 
 if __name__ == "__main__":

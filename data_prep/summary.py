@@ -1,14 +1,19 @@
 """The report every data-prep step returns: counts, where its outputs are, what failed.
 
-Steps return a :class:`StepSummary` from ``run(cfg)``; their ``main`` logs it and exits
-non-zero when anything failed, and ``python -m data_prep`` collects one per step for the
+Steps return a :class:`StepSummary` from ``run(cfg)``; their ``main`` calls :func:`run_step`,
+which logs it and exits non-zero when anything failed, and ``python -m data_prep`` collects one per step for the
 closing table.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NoReturn
+
+from omegaconf import DictConfig
 
 
 @dataclass
@@ -43,3 +48,23 @@ class StepSummary:
         if self.failures:
             logger.error("%s: %d failure(s); rerun the step after fixing them, "
                          "completed work is kept", self.step, len(self.failures))
+
+
+def run_step(step: str, run: Callable[[DictConfig], StepSummary], cfg: DictConfig,
+             logger: logging.Logger, user_errors: tuple[type[BaseException], ...] = ()) -> NoReturn:
+    """What every step's ``main`` does: run it, log its summary, exit with its status.
+
+    Exit 0 when everything succeeded, 1 when the summary has failures, 2 when ``run`` raised
+    one of ``user_errors`` (a bad setting or a missing input, whose message names it: logged
+    without a traceback), 130 on Ctrl-C (completed work is kept for the next run).
+    """
+    try:
+        summary = run(cfg)
+    except user_errors as exc:
+        logger.error("%s: %s", step, exc)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        logger.error("%s interrupted: completed work is kept and the next run resumes", step)
+        sys.exit(130)
+    summary.log(logger)
+    sys.exit(summary.exit_code)

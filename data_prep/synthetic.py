@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 import zlib
 from collections.abc import Iterator, Sequence
@@ -33,7 +32,7 @@ from tqdm import tqdm
 from data_prep import gmn
 from data_prep import sky_render as sky
 from data_prep.rms_intervals import clear_intervals, in_intervals
-from data_prep.summary import StepSummary
+from data_prep.summary import StepSummary, run_step
 from data_prep.timelapse_video import encode_timelapse
 from gmn_weather.atomic import atomic_path, remove_stale_temporaries, write_csv, write_json
 
@@ -638,13 +637,8 @@ def run(cfg: DictConfig) -> StepSummary:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
-    try:
-        summary = run(cfg)
-    except ValueError as exc:  # a bad setting or an archive made otherwise, named in the message
-        log.error("synthetic: %s", exc)
-        sys.exit(2)
-    summary.log(log)
-    sys.exit(summary.exit_code)
+    # A ValueError is a bad setting or an archive made otherwise, named in the message: exit 2, no traceback.
+    run_step("synthetic", run, cfg, log, user_errors=(ValueError,))
 
 
 if __name__ == "__main__":
