@@ -1,4 +1,4 @@
-"""The fast PNG writer produces standard PNGs that Pillow reads back pixel for pixel."""
+"""The PNG writer (FFmpeg's encoder via PyAV) gives PNGs that Pillow reads back pixel for pixel."""
 
 import io
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_prep.png_encode import encode_png
+from data_prep.extract import encode_png
 
 
 @pytest.mark.parametrize("shape, mode", [((7, 13), "L"), ((96, 160), "L"), ((5, 3, 3), "RGB")])
