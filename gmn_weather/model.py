@@ -11,9 +11,12 @@ plain data, so a checkpoint alone rebuilds the model (see :func:`load_classifier
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytorch_lightning as pl
 import timm
@@ -43,16 +46,69 @@ def create_backbone(backbone: str, pretrained: bool, weights_file: str | None,
                                  pretrained_cfg_overlay={"file": str(path.resolve())})
     if not pretrained:
         return timm.create_model(backbone, pretrained=False, num_classes=1, drop_rate=drop_rate)
+    overlay = None
+    unreachable = hub_unreachable()
+    if unreachable is not None:
+        # huggingface_hub would retry each file for ~50 s before giving up; only its cache helps.
+        cached = cached_hub_weights(backbone)
+        if cached is None:
+            raise PretrainedWeightsError(_offline_message(backbone, unreachable))
+        log.info("weights hub unreachable (%s); using cached weights %s", unreachable, cached)
+        overlay = {"file": str(cached)}
     try:
-        return timm.create_model(backbone, pretrained=True, num_classes=1, drop_rate=drop_rate)
+        return timm.create_model(backbone, pretrained=True, num_classes=1, drop_rate=drop_rate,
+                                 pretrained_cfg_overlay=overlay)
     except (OSError, RuntimeError, ValueError) as exc:
         # huggingface_hub / requests errors derive from OSError or ValueError.
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
         raise PretrainedWeightsError(
-            f"could not download pretrained weights for {backbone!r} ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}). Offline? Either train from "
-            "scratch with model.pretrained=false, or point model.weights_file=/path/to/weights "
-            "at a local copy (.safetensors/.pth/.bin as published by timm)"
-        ) from exc
+            _offline_message(backbone, f"{type(exc).__name__}: {first_line}")) from exc
+
+
+def _offline_message(backbone: str, reason: str) -> str:
+    return (f"could not download pretrained weights for {backbone!r} ({reason}). Offline? "
+            "Either train from scratch with model.pretrained=false, or point "
+            "model.weights_file=/path/to/weights at a local copy (.safetensors/.pth/.bin as "
+            "published by timm)")
+
+
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+def hub_unreachable(timeout_s: float = 5.0) -> str | None:
+    """Why the Hugging Face hub cannot be reached, or None when it can (or cannot be probed).
+
+    One TCP connection to the hub's host with a short timeout. Not probed (None) in offline
+    mode, where huggingface_hub itself answers from its cache at once, or behind a proxy,
+    where only the proxy knows the way.
+    """
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or any(os.environ.get(v) for v in _PROXY_VARIABLES):
+        return None
+    url = urlsplit(constants.ENDPOINT)
+    host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        return f"cannot connect to {host}:{port}: {exc}"
+    return None
+
+
+def cached_hub_weights(backbone: str) -> Path | None:
+    """The backbone's pretrained weights file in the local Hugging Face cache, if there."""
+    from huggingface_hub import try_to_load_from_cache
+
+    cfg = timm.models.get_pretrained_cfg(backbone)
+    if cfg is None or not cfg.hf_hub_id:
+        return None
+    names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else \
+        ["model.safetensors", "pytorch_model.bin"]
+    for name in names:
+        found = try_to_load_from_cache(cfg.hf_hub_id, name)
+        if isinstance(found, str):
+            return Path(found)
+    return None
 
 
 class SkyClassifier(pl.LightningModule):

@@ -3,9 +3,13 @@ schedule of the reference recipe, and checkpoint round trips."""
 
 from __future__ import annotations
 
+import socket
+import time
+
 import huggingface_hub.constants
 import pytest
 import pytorch_lightning as pl
+import safetensors.torch
 import timm
 import torch
 from fixtures_train import make_dataset
@@ -23,6 +27,48 @@ def test_pretrained_offline_names_the_two_ways_out(monkeypatch, tmp_path):
         create_backbone("test_resnet", pretrained=True, weights_file=None)
     assert "model.pretrained=false" in str(err.value)
     assert "model.weights_file" in str(err.value)
+
+
+def _unreachable_hub(monkeypatch, tmp_path) -> int:
+    """Point huggingface_hub at a closed loopback port (a machine without network), online mode."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again when the block ends: connections refused
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    return port
+
+
+def test_pretrained_with_unreachable_hub_fails_fast(monkeypatch, tmp_path):
+    # Without the probe, huggingface_hub retries each weights file for ~50 s before failing.
+    port = _unreachable_hub(monkeypatch, tmp_path)
+    started = time.monotonic()
+    with pytest.raises(PretrainedWeightsError) as err:
+        create_backbone("test_resnet", pretrained=True, weights_file=None)
+    assert time.monotonic() - started < 5
+    message = str(err.value)
+    assert f"127.0.0.1:{port}" in message
+    assert "model.pretrained=false" in message and "model.weights_file" in message
+
+
+def test_pretrained_with_unreachable_hub_uses_cached_weights(monkeypatch, tmp_path):
+    _unreachable_hub(monkeypatch, tmp_path)
+    source = timm.create_model("test_resnet", pretrained=False)
+    # The Hugging Face cache layout: refs/main names the snapshot holding the file.
+    repo = tmp_path / "hub" / "models--timm--test_resnet.r160_in1k"
+    commit = "0" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    safetensors.torch.save_file(source.state_dict(), str(snapshot / "model.safetensors"))
+    net = create_backbone("test_resnet", pretrained=True, weights_file=None)
+    first = next(name for name, _ in source.named_parameters())
+    assert torch.equal(dict(net.named_parameters())[first], dict(source.named_parameters())[first])
+    assert net.get_classifier().out_features == 1
 
 
 def test_weights_file_loads_a_local_file(tmp_path):
