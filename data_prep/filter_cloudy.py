@@ -4,7 +4,7 @@ An interval file whose list is empty says the whole night was cloudy; the refere
 kept those apart in ``all_cloudy_time_intervals/`` so a folder listing shows the good nights
 at a glance, and this step keeps that layout. ``data_prep.find`` calls
 :func:`move_all_cloudy` after fetching; ``python -m data_prep.filter_cloudy`` runs it alone on
-``find.interval_dir`` (set it to any folder). Malformed files are reported by name and left
+``filter_cloudy.folder`` (default ``find.interval_dir``; any folder). Malformed files are reported by name and left
 where they are.
 """
 
@@ -38,7 +38,7 @@ def move_all_cloudy(folder: Path) -> CloudyMove:
     ``folder/all_cloudy_time_intervals/``; a same-named file there is replaced."""
     result = CloudyMove()
     if not folder.is_dir():
-        result.errors.append(f"{folder}: interval folder not found")
+        result.errors.append(f"{folder}: interval folder not found (set filter_cloudy.folder)")
         return result
     target = folder / ALL_CLOUDY_DIR
     for path in sorted(folder.glob("*.json")):
@@ -60,7 +60,7 @@ def move_all_cloudy(folder: Path) -> CloudyMove:
 
 def run(cfg: DictConfig) -> StepSummary:
     summary = StepSummary("filter_cloudy")
-    folder = Path(str(cfg.find.interval_dir))
+    folder = Path(str(cfg.filter_cloudy.folder))
     result = move_all_cloudy(folder)
     summary.count("moved_all_cloudy", len(result.moved))
     summary.count("kept_with_intervals", len(result.kept))

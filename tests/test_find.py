@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from datetime import date
 
 import fixtures_sshd
@@ -56,15 +58,26 @@ def test_filter_cloudy_moves_only_empty_interval_files(tmp_path):
     assert len(result.errors) == 1 and "broken_flux_time_intervals.json" in result.errors[0]
 
 
-def test_filter_cloudy_step_reports_counts(tmp_path):
+def test_filter_cloudy_command_works_on_any_folder(tmp_path):
     folder = make_detected(tmp_path / "server", "US0001", "20251105_225900", [])
-    target = tmp_path / "intervals"
-    target.mkdir()
-    (target / "US0001_20251105_225900_000000_detected_flux_time_intervals.json").write_bytes(
-        (folder / "flux_time_intervals.json").read_bytes())
-    summary = filter_cloudy.run(prep_config(tmp_path, [f"find.interval_dir={target}"]))
-    assert summary.ok and summary.counts == {"moved_all_cloudy": 1, "kept_with_intervals": 0}
-    assert list((target / "all_cloudy_time_intervals").iterdir())
+    target = tmp_path / "some" / "folder"
+    target.mkdir(parents=True)
+    name = "US0001_20251105_225900_000000_detected_flux_time_intervals.json"
+    (target / name).write_bytes((folder / "flux_time_intervals.json").read_bytes())
+    result = subprocess.run([sys.executable, "-m", "data_prep.filter_cloudy",
+                             f"paths.data_dir={tmp_path / 'data'}", f"filter_cloudy.folder={target}"],
+                            capture_output=True, text=True, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "filter_cloudy: moved_all_cloudy=1, kept_with_intervals=0" in output
+    assert (target / "all_cloudy_time_intervals" / name).is_file() and not (target / name).exists()
+
+
+def test_filter_cloudy_defaults_to_find_interval_dir(tmp_path):
+    summary = filter_cloudy.run(prep_config(tmp_path, [f"find.interval_dir={tmp_path / 'nowhere'}"]))
+    assert summary.exit_code == 1
+    assert summary.failures == [f"{tmp_path / 'nowhere'}: interval folder not found "
+                                "(set filter_cloudy.folder)"]
 
 
 def test_find_over_sftp_end_to_end(sshd_server, tmp_path):
