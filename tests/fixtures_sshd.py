@@ -277,15 +277,9 @@ def make_small_archive(root: Path) -> dict:
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
-def missing_group_overrides() -> list[str]:
-    """Drop defaults-list groups whose config files are not in this checkout yet."""
-    return [] if (CONF_DIR / "synthetic" / "default.yaml").exists() else ["~synthetic"]
-
-
 def prep_config(data_dir: Path, overrides: list[str]):
     """conf/prep.yaml composed in-process (as `python -m data_prep.<step>` would compose it)."""
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("prep", overrides=[f"paths.data_dir={data_dir}", *missing_group_overrides(),
-                                          *overrides])
+        return compose("prep", overrides=[f"paths.data_dir={data_dir}", *overrides])

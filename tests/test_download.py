@@ -15,7 +15,7 @@ from pathlib import Path
 
 import fixtures_sshd
 import pytest
-from fixtures_sshd import make_small_archive, missing_group_overrides, prep_config
+from fixtures_sshd import make_small_archive, prep_config
 
 from data_prep import download, find, plan
 from data_prep.download import MANIFEST_COLUMNS, part_path
@@ -87,7 +87,7 @@ def test_killed_download_resumes_to_identical_file(sshd_server, big_file, tmp_pa
     manifest = write_manifest(tmp_path / "manifest.csv",
                               [(str(big_file), f"raw_data/{big_file.name}", BIG_SIZE, 1_700_000_000)])
     overrides = sshd_server.source_overrides(known) + [
-        f"paths.data_dir={data}", f"download.manifest={manifest}", *missing_group_overrides()]
+        f"paths.data_dir={data}", f"download.manifest={manifest}"]
     # Paced to ~6 MB/s so the kill lands mid-file whatever the machine's load.
     proc = subprocess.Popen(
         [sys.executable, "-m", "data_prep.download", *overrides,
@@ -201,7 +201,7 @@ def test_command_line_exits_non_zero_and_names_the_failure(sshd_server, big_file
         (gone, "raw_data/gone_frames_timelapse.mp4", 10, 0)])
     done = subprocess.run(
         [sys.executable, "-m", "data_prep.download", *sshd_server.source_overrides(known),
-         f"paths.data_dir={data}", f"download.manifest={manifest}", *missing_group_overrides()],
+         f"paths.data_dir={data}", f"download.manifest={manifest}"],
         check=False, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "download: downloaded=1" in done.stdout

@@ -66,7 +66,7 @@ def test_filter_cloudy_command_works_on_any_folder(tmp_path):
     (target / name).write_bytes((folder / "flux_time_intervals.json").read_bytes())
     result = subprocess.run([sys.executable, "-m", "data_prep.filter_cloudy",
                              f"paths.data_dir={tmp_path / 'data'}", f"filter_cloudy.folder={target}"],
-                            capture_output=True, text=True, timeout=120)
+                            check=False, capture_output=True, text=True, timeout=120)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "filter_cloudy: moved_all_cloudy=1, kept_with_intervals=0" in output
@@ -76,8 +76,8 @@ def test_filter_cloudy_command_works_on_any_folder(tmp_path):
 def test_filter_cloudy_defaults_to_find_interval_dir(tmp_path):
     summary = filter_cloudy.run(prep_config(tmp_path, [f"find.interval_dir={tmp_path / 'nowhere'}"]))
     assert summary.exit_code == 1
-    assert summary.failures == [f"{tmp_path / 'nowhere'}: interval folder not found "
-                                "(set filter_cloudy.folder)"]
+    assert summary.failures == [(f"{tmp_path / 'nowhere'}: interval folder not found "
+                                 "(set filter_cloudy.folder)")]
 
 
 def test_find_over_sftp_end_to_end(sshd_server, tmp_path):
