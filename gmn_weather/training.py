@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytorch_lightning as pl
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -80,6 +81,17 @@ def _quiet_lightning() -> Iterator[None]:
         lightning_log.removeFilter(_not_a_sales_tip)
 
 
+def _build(spec, **kwargs):
+    """``instantiate``, letting an error that already says what to change surface as itself
+    (Hydra would wrap it in an InstantiationException and print it as a crash)."""
+    try:
+        return instantiate(spec, **kwargs)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, USER_ERRORS):
+            raise exc.__cause__ from None
+        raise
+
+
 def experiment_dir(cfg: DictConfig) -> Path:
     return Path(cfg.paths.output_root) / str(cfg.name)
 
@@ -134,7 +146,7 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
 
     augmentation = OmegaConf.to_container(cfg.augmentation, resolve=True)
-    datamodule = instantiate(
+    datamodule = _build(
         cfg.data, augmentation=augmentation, mode=mode, fold=int(cfg.fold),
         splits_csv=str(exp_dir / "splits.csv") if mode == "fold" else None, _convert_="all")
     datamodule.prepare_table()
@@ -157,8 +169,8 @@ def train(cfg: DictConfig) -> dict:
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(loggable_config(cfg)))
 
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    model = instantiate(model_cfg, preprocessing=datamodule.preprocessing,
-                        _recursive_=False, _convert_="all")
+    model = _build(model_cfg, preprocessing=datamodule.preprocessing,
+                   _recursive_=False, _convert_="all")
 
     loggers = _loggers(cfg)
     _log_config(loggers, loggable_config(cfg))

@@ -9,6 +9,7 @@ even one epoch of a tiny timm ``test_*`` model can tell something apart. Names f
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -101,3 +102,19 @@ def compose_train(*overrides: str, config_name: str = "train"):
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         return compose(config_name=config_name, overrides=list(overrides),
                        return_hydra_config=False)
+
+
+def unreachable_hub(monkeypatch, tmp_path) -> int:
+    """Point huggingface_hub at a closed loopback port (a machine without network), online
+    mode, empty cache; return the port."""
+    from huggingface_hub import constants
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again when the block ends: connections refused
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    return port

@@ -3,7 +3,6 @@ schedule of the reference recipe, and checkpoint round trips."""
 
 from __future__ import annotations
 
-import socket
 import time
 
 import huggingface_hub.constants
@@ -12,7 +11,7 @@ import pytorch_lightning as pl
 import safetensors.torch
 import timm
 import torch
-from fixtures_train import make_dataset
+from fixtures_train import make_dataset, unreachable_hub
 
 from gmn_weather.datamodule import GMNDataModule
 from gmn_weather.export import load_classifier, save_checkpoint
@@ -29,22 +28,9 @@ def test_pretrained_offline_names_the_two_ways_out(monkeypatch, tmp_path):
     assert "model.weights_file" in str(err.value)
 
 
-def _unreachable_hub(monkeypatch, tmp_path) -> int:
-    """Point huggingface_hub at a closed loopback port (a machine without network), online mode."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again when the block ends: connections refused
-    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{port}")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(variable, raising=False)
-    return port
-
-
 def test_pretrained_with_unreachable_hub_fails_fast(monkeypatch, tmp_path):
     # Without the probe, huggingface_hub retries each weights file for ~50 s before failing.
-    port = _unreachable_hub(monkeypatch, tmp_path)
+    port = unreachable_hub(monkeypatch, tmp_path)
     started = time.monotonic()
     with pytest.raises(PretrainedWeightsError) as err:
         create_backbone("test_resnet", pretrained=True, weights_file=None)
@@ -55,7 +41,7 @@ def test_pretrained_with_unreachable_hub_fails_fast(monkeypatch, tmp_path):
 
 
 def test_pretrained_with_unreachable_hub_uses_cached_weights(monkeypatch, tmp_path):
-    _unreachable_hub(monkeypatch, tmp_path)
+    unreachable_hub(monkeypatch, tmp_path)
     source = timm.create_model("test_resnet", pretrained=False)
     # The Hugging Face cache layout: refs/main names the snapshot holding the file.
     repo = tmp_path / "hub" / "models--timm--test_resnet.r160_in1k"

@@ -1,4 +1,4 @@
-"""``train(cfg)`` in-process: changed labels refused, label overrides reported.
+"""``train(cfg)`` in-process: changed labels refused, label overrides reported, no network.
 
 Determinism (same command, same seed) is checked in test_train_cli.py against the real
 multirun's output.
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from fixtures_train import compose_train, make_dataset, tiny_overrides
+from fixtures_train import compose_train, make_dataset, tiny_overrides, unreachable_hub
 
+from gmn_weather.model import PretrainedWeightsError
 from gmn_weather.splits import SplitError
 from gmn_weather.training import train
 
@@ -40,3 +41,11 @@ def test_label_overrides_are_reported_at_start(tmp_path, caplog):
     assert "label overrides: 1 rows overridden" in caplog.text
     splits = pd.read_csv(tmp_path / "out" / "tiny_test_resnet_light" / "splits.csv")
     assert len(splits) == len(table) - 1
+
+
+def test_pretrained_offline_is_a_user_error_not_a_crash(tmp_path, monkeypatch):
+    # train.py prints USER_ERRORS as one line; Hydra's instantiate must not hide it.
+    unreachable_hub(monkeypatch, tmp_path)
+    make_dataset(tmp_path / "data")
+    with pytest.raises(PretrainedWeightsError, match="model.pretrained=false"):
+        _fold0(tmp_path / "data", tmp_path / "out", "model.pretrained=true")

@@ -142,7 +142,7 @@ def test_final_model_and_predict_follow_embedded_threshold(sweep, tmp_path):
 
     out = tmp_path / "predictions.csv"
     proc = run_cli("predict.py", f"checkpoint={final}", f"input={images}", f"output={out}",
-                   check=False)
+                   f"paths.output_root={tmp_path / 'outputs'}", check=False)  # Hydra's log dir
     assert proc.returncode == 1, proc.stderr  # the unreadable image is counted, not fatal
     assert "1 unreadable" in proc.stdout
     pred = pd.read_csv(out)
