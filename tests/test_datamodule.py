@@ -7,7 +7,10 @@ import logging
 import pandas as pd
 import pytest
 import torch
-from fixtures_train import make_dataset
+from fixtures_train import compose_train, make_dataset
+from omegaconf import OmegaConf
+from PIL import Image, ImageDraw
+from torchvision import transforms as T
 
 from gmn_weather.datamodule import GMNDataModule
 from gmn_weather.labels import (
@@ -20,6 +23,7 @@ from gmn_weather.labels import (
     validate_overrides,
 )
 from gmn_weather.splits import SplitError, assign_folds, check_folds, load_or_create_splits
+from gmn_weather.transforms_factory import eval_transform, preprocessing_spec, train_transform
 
 
 @pytest.fixture()
@@ -220,3 +224,42 @@ def test_datamodule_rejects_fold_out_of_range(dataset):
     labels_csv, image_dir, _ = dataset
     with pytest.raises(ValueError, match="fold=3 is outside 0..2"):
         GMNDataModule(str(labels_csv), str(image_dir), n_folds=3, fold=3, splits_csv="x.csv")
+
+
+# --- transforms -----------------------------------------------------------------------------
+
+def _augmentation(*overrides: str) -> dict:
+    """The composed ``augmentation`` group (train.yaml's default without overrides)."""
+    return OmegaConf.to_container(compose_train(*overrides).augmentation, resolve=True)
+
+
+def test_reference_augmentation_is_the_reference_pipeline():
+    steps = train_transform(_augmentation("augmentation=reference")).transforms
+    assert [type(s) for s in steps] == [T.Resize, T.RandomCrop, T.RandomHorizontalFlip,
+                                        T.RandomRotation, T.ColorJitter, T.ToTensor, T.Normalize]
+    assert steps[0].size == 256 and steps[1].size == (224, 224) and steps[2].p == 0.5
+    assert list(steps[3].degrees) == [-15.0, 15.0]
+    assert steps[4].brightness == steps[4].contrast == (0.8, 1.2)
+    assert list(steps[6].mean) == [0.485, 0.456, 0.406]
+    assert list(steps[6].std) == [0.229, 0.224, 0.225]
+    frame = Image.new("RGB", (1280, 720))
+    assert steps[0](frame).size == (455, 256)  # shorter edge to 256, aspect kept
+    evaluation = eval_transform(preprocessing_spec(_augmentation("augmentation=reference")))
+    assert evaluation(frame).shape == torch.Size([3, 224, 224])
+
+
+def test_default_input_keeps_the_whole_16_9_frame():
+    augmentation = _augmentation()
+    frame = Image.new("RGB", (1280, 720))
+    # White bands along the left and right edges: a centre crop would cut both away.
+    draw = ImageDraw.Draw(frame)
+    draw.rectangle([0, 0, 63, 719], fill="white")
+    draw.rectangle([1216, 0, 1279, 719], fill="white")
+    image = eval_transform(preprocessing_spec(augmentation))(frame)
+    assert image.shape == torch.Size([3, 216, 384])
+    assert image[:, :, :5].mean() > 2 and image[:, :, -5:].mean() > 2  # both edges still white
+    assert image[:, :, 150:230].mean() < -1
+    trained_on = train_transform(augmentation)(frame)  # flips and jitter, no crop
+    assert trained_on.shape == torch.Size([3, 216, 384])
+    assert trained_on[:, :, :5].mean() > 1 and trained_on[:, :, -5:].mean() > 1
+
