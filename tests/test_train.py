@@ -6,6 +6,8 @@ multirun's output.
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from fixtures_train import compose_train, make_dataset, tiny_overrides, unreachable_hub
@@ -49,3 +51,25 @@ def test_pretrained_offline_is_a_user_error_not_a_crash(tmp_path, monkeypatch):
     make_dataset(tmp_path / "data")
     with pytest.raises(PretrainedWeightsError, match="model.pretrained=false"):
         _fold0(tmp_path / "data", tmp_path / "out", "model.pretrained=true")
+
+
+def test_folds_out_of_order_pool_after_the_last_one(tmp_path):
+    make_dataset(tmp_path / "data")
+    exp = tmp_path / "out" / "tiny_test_resnet_light"
+    pooled_files = ("oof_predictions.csv", "threshold_table.csv", "pr_curve.png",
+                    "operating_point.json")
+    for k in (2, 0):
+        cfg = compose_train(*tiny_overrides(tmp_path / "data", tmp_path / "out"), "logger=none",
+                            f"fold={k}", "trainer.max_epochs=0")
+        assert "pooled" not in train(cfg)
+        assert not any((exp / name).exists() for name in pooled_files)
+    cfg = compose_train(*tiny_overrides(tmp_path / "data", tmp_path / "out"), "logger=none",
+                        "fold=1", "trainer.max_epochs=0")
+    result = train(cfg)
+    assert all((exp / name).is_file() for name in pooled_files)
+    oof = pd.read_csv(exp / "oof_predictions.csv")
+    assert sorted(oof["fold"].unique()) == [0, 1, 2] and oof["image_filename"].is_unique
+    point = json.loads((exp / "operating_point.json").read_text())
+    assert point["threshold"] == result["pooled"].operating_point.threshold
+    assert point["n_images"] == len(oof) and point["n_folds"] == 3
+    assert point["rule"].startswith("highest recall with precision >= 0.95")
