@@ -158,6 +158,12 @@ def filter_edge_distance(table: pd.DataFrame, min_edge_distance_s: float | None)
             "in the labels file (written by data_prep.label); set data.min_edge_distance_s=null"
         )
     distance = pd.to_numeric(table["edge_distance_s"], errors="coerce")
+    garbled = distance.isna() & table["edge_distance_s"].notna()
+    if garbled.any():
+        raise LabelsError(
+            f"edge_distance_s is not a number on line(s) {_line_numbers(table.index[garbled])} "
+            f"(first: {table.loc[garbled, 'edge_distance_s'].iloc[0]!r}); fix the labels file "
+            "or set data.min_edge_distance_s=null")
     # Unknown distances (empty cells: a night without intervals) are not near any edge.
     near = distance.abs() < float(min_edge_distance_s)
     return table[~near.fillna(False)].copy(), int(near.fillna(False).sum())
@@ -214,7 +220,12 @@ def load_labelled_images(
         raise LabelsError(f"labels file not found: {labels_csv} (set data.labels_csv=...)")
     if not image_dir.is_dir():
         raise LabelsError(f"image folder not found: {image_dir} (set data.image_dir=...)")
-    table = validate_labels(pd.read_csv(labels_csv, dtype={"night": str}), labels_csv)
+    try:
+        raw = pd.read_csv(labels_csv, dtype={"night": str})
+    except pd.errors.EmptyDataError:
+        raise LabelsError(f"{labels_csv} is empty; a labels file needs at least the header "
+                          "'image_filename,label' and one row per image") from None
+    table = validate_labels(raw, labels_csv)
     report = LabelsReport(rows_read=len(table))
     if label_overrides is not None:
         overrides_path = Path(label_overrides)

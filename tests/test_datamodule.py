@@ -105,6 +105,9 @@ def test_empty_set_is_an_error(dataset):
         (image_dir / name).unlink()
     with pytest.raises(LabelsError, match="no labelled images left.*24 images missing"):
         load_labelled_images(labels_csv, image_dir)
+    labels_csv.write_text("")
+    with pytest.raises(LabelsError, match="is empty.*image_filename,label"):
+        load_labelled_images(labels_csv, image_dir)
 
 
 def test_more_folds_than_groups():
@@ -167,6 +170,11 @@ def test_min_edge_distance_drops_near_rows(dataset):
     assert (out["edge_distance_s"].abs() >= 65).all()
     with pytest.raises(LabelsError, match="edge_distance_s"):
         filter_edge_distance(table.drop(columns="edge_distance_s"), 10)
+    garbled = table.astype({"edge_distance_s": object})
+    garbled.loc[3, "edge_distance_s"] = "n/a"
+    garbled.loc[4, "edge_distance_s"] = None  # empty cell: a night without intervals, kept
+    with pytest.raises(LabelsError, match="not a number on line\\(s\\) 5 \\(first: 'n/a'\\)"):
+        filter_edge_distance(garbled, 10)
 
 
 def test_label_overrides_relabel_and_remove(tmp_path, dataset):
