@@ -127,11 +127,14 @@ def check_experiment_consistency(experiment_dir: str | Path, fingerprint: str,
 
     An experiment folder holds one configuration; a job with other settings under the same
     ``name`` would otherwise overwrite one fold and leave a set that can never be pooled.
+    Only folds that finished (their OOF file exists) count: a job that stopped before
+    training (say, no network for pretrained weights) must not block its corrected rerun.
     """
     experiment_dir = Path(experiment_dir)
     for run_dir in sorted(experiment_dir.glob("fold_*")):
         info = read_run_info(run_dir)
-        if info is None or info.get("fingerprint") == fingerprint:
+        if info is None or info.get("fingerprint") == fingerprint \
+                or not (run_dir / "oof_predictions.csv").is_file():
             continue
         diffs = configuration_differences(info.get("settings", {}), settings)
         raise PoolingError(

@@ -45,12 +45,16 @@ def test_label_overrides_are_reported_at_start(tmp_path, caplog):
     assert len(splits) == len(table) - 1
 
 
-def test_pretrained_offline_is_a_user_error_not_a_crash(tmp_path, monkeypatch):
+def test_pretrained_offline_is_a_user_error_and_does_not_block_the_rerun(tmp_path, monkeypatch):
     # train.py prints USER_ERRORS as one line; Hydra's instantiate must not hide it.
     unreachable_hub(monkeypatch, tmp_path)
     make_dataset(tmp_path / "data")
     with pytest.raises(PretrainedWeightsError, match="model.pretrained=false"):
         _fold0(tmp_path / "data", tmp_path / "out", "model.pretrained=true")
+    # The job stopped before training, so the corrected rerun under the same name is not
+    # refused as "another configuration".
+    exp = _fold0(tmp_path / "data", tmp_path / "out", "trainer.max_epochs=0")
+    assert (exp / "fold_0" / "oof_predictions.csv").is_file()
 
 
 def test_folds_out_of_order_pool_after_the_last_one(tmp_path):
