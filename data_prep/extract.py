@@ -269,6 +269,11 @@ def choose_frames(cfg: DictConfig, videos: list[LoadedVideo], summary: StepSumma
                                 f"under {ecfg.raw_dir}: {format_names(names)}")
             summary.count("listed_not_found", len(names))
         return chosen
+    neither = [v.path.name for v in videos if not (v.timelapse.is_night or v.timelapse.is_day)]
+    if neither:  # started at 07 h UTC: by start hour, neither kind (see Timelapse.is_night)
+        log.warning("%d video(s) are neither night nor day by their UTC start hour, not used: %s",
+                    len(neither), format_names(neither))
+        summary.count("videos_neither_night_nor_day", len(neither))
     if ecfg.kind == "day":
         day_videos = [v.frames for v in videos if v.timelapse.is_day]
         summary.count("day_videos", len(day_videos))

@@ -143,8 +143,11 @@ def test_day_kind_spreads_total_over_daytime_videos_keeping_colour(tmp_path):
         _, times = write_index_timelapse(raw, station, noon, 40, tag=tag, color=color)
         maps[station] = (tag, times)
     write_index_timelapse(raw, "US0002", MIDNIGHT_START, 10, tag=3)  # a night video: ignored
+    # Started 07 h UTC: neither night nor day by start hour; counted, not silently dropped.
+    write_index_timelapse(raw, "US0003", datetime(2025, 11, 7, 7, 10, tzinfo=UTC), 10, tag=4)
     summary = extract.run(prep_config(tmp_path, extract__kind="day", extract__total=5))
     assert summary.ok, summary.failures
+    assert summary.counts["videos_neither_night_nor_day"] == 1
     day = tmp_path / "extracted_day"
     names = sorted(p.name for p in day.glob("*.png"))
     assert [n[:6] for n in names] == ["CAWEC2"] * 3 + ["US0001"] * 2
