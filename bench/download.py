@@ -4,7 +4,9 @@ Two cases, the same files for both clients, each timed from connecting to the la
 disk: one large random file (``--big-mb``, default 300 MB) and ``--small`` (default 300)
 small JSON files shaped like RMS interval files. Ours uses ``--workers`` connections (one
 sequential session is all ``sftp -b`` has). Prints MB/s (and files/s) for both and the
-ratio ours / OpenSSH; goals: >= 1.0x on the large file, >= 1.5x on the small files.
+ratio ours / OpenSSH; goals: >= 1.0x on the large file, >= 1.5x on the small files. Also
+prints each client's CPU seconds (user + system) in its best run: on a loaded machine the
+wall-clock ratio swings from run to run, the client CPU cost per file much less.
 
     .venv/bin/python bench/download.py [--big-mb 300] [--small 300] [--workers 4] [--repeats 2]
 
@@ -18,6 +20,7 @@ import filecmp
 import getpass
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -55,22 +58,28 @@ def make_files(root: Path, big_mb: int, small: int) -> tuple[Path, list[Path]]:
     return big, files
 
 
-def run_ours(server, known_hosts: Path, remote: list[Path], out: Path, workers: int) -> float:
+def cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_ours(server, known_hosts: Path, remote: list[Path], out: Path,
+             workers: int) -> tuple[float, float]:
     shutil.rmtree(out, ignore_errors=True)
     cfg = OmegaConf.create({"kind": "sftp", "host": server.host, "port": server.port,
                             "username": getpass.getuser(), "key_file": str(server.client_key),
                             "known_hosts": str(known_hosts), "allow_agent": False})
     jobs = [DownloadJob(str(p), out / p.name) for p in remote]
-    started = time.perf_counter()
+    cpu, started = cpu_seconds(resource.RUSAGE_SELF), time.perf_counter()
     results = fetch_all(jobs, source_factory(cfg), DownloadSettings(workers=workers))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds(resource.RUSAGE_SELF) - cpu
     bad = [r for r in results if r.status != "downloaded"]
     if bad:
         raise RuntimeError(f"ours: {len(bad)} file(s) not downloaded, e.g. {bad[0].error}")
-    return elapsed
+    return elapsed, cpu
 
 
-def run_openssh(server, known_hosts: Path, remote: list[Path], out: Path) -> float:
+def run_openssh(server, known_hosts: Path, remote: list[Path], out: Path) -> tuple[float, float]:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     batch = out.parent / "openssh.batch"
@@ -78,9 +87,9 @@ def run_openssh(server, known_hosts: Path, remote: list[Path], out: Path) -> flo
     command = ["sftp", "-q", "-b", str(batch), "-i", str(server.client_key), "-P", str(server.port),
                "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={known_hosts}",
                "-o", "StrictHostKeyChecking=yes", f"{getpass.getuser()}@{server.host}"]
-    started = time.perf_counter()
+    cpu, started = cpu_seconds(resource.RUSAGE_CHILDREN), time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu_seconds(resource.RUSAGE_CHILDREN) - cpu
 
 
 def same(remote: list[Path], out: Path) -> bool:
@@ -108,8 +117,9 @@ def main() -> int:
         cases = [("large file", [big]), (f"{len(small)} small JSON", small)]
         print(f"loopback sshd {server.port}, {os.cpu_count()} CPU(s), ours: "
               f"{args.workers} connection(s), best of {args.repeats}")
+        print(f"loadavg {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         print(f"{'case':<18}{'MB':>8}{'ours MB/s':>12}{'OpenSSH MB/s':>14}{'ours files/s':>14}"
-              f"{'OpenSSH files/s':>17}{'ratio':>8}")
+              f"{'OpenSSH files/s':>17}{'ratio':>8}{'ours cpu-s':>12}{'OpenSSH cpu-s':>15}")
         for name, files in cases:
             size = sum(p.stat().st_size for p in files) / 1e6
             ours_s, openssh_s = [], []
@@ -118,9 +128,10 @@ def main() -> int:
                 openssh_s.append(run_openssh(server, known_hosts, files, workdir / "openssh"))
             if not (same(files, workdir / "ours") and same(files, workdir / "openssh")):
                 raise RuntimeError(f"{name}: downloaded files differ from the server's")
-            ours, openssh = min(ours_s), min(openssh_s)
+            (ours, ours_cpu), (openssh, openssh_cpu) = min(ours_s), min(openssh_s)
             print(f"{name:<18}{size:>8.2f}{size / ours:>12.2f}{size / openssh:>14.2f}"
-                  f"{len(files) / ours:>14.1f}{len(files) / openssh:>17.1f}{openssh / ours:>7.2f}x")
+                  f"{len(files) / ours:>14.1f}{len(files) / openssh:>17.1f}{openssh / ours:>7.2f}x"
+                  f"{ours_cpu:>12.2f}{openssh_cpu:>15.2f}")
     finally:
         server.stop()
         if args.workdir is None:
