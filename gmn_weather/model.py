@@ -31,16 +31,20 @@ class PretrainedWeightsError(RuntimeError):
     """Pretrained weights could not be obtained (typically: no network)."""
 
 
+class BackboneSettingError(ValueError):
+    """``model.backbone`` or ``model.weights_file`` names something that does not exist."""
+
+
 def create_backbone(backbone: str, pretrained: bool, weights_file: str | None,
                     drop_rate: float = 0.0) -> torch.nn.Module:
     """``timm.create_model`` with one output; clear errors for unknown names and offline hubs."""
     if not timm.is_model(backbone):
-        raise ValueError(f"model.backbone={backbone!r} is not a timm model name "
+        raise BackboneSettingError(f"model.backbone={backbone!r} is not a timm model name "
                          "(see timm.list_models(); e.g. resnet18, efficientnet_b0, convnext_tiny)")
     if weights_file:
         path = Path(weights_file)
         if not path.is_file():
-            raise FileNotFoundError(f"model.weights_file={weights_file}: no such file")
+            raise BackboneSettingError(f"model.weights_file={weights_file}: no such file")
         # timm loads the file like hub weights and drops the 1000-class head it does not fit.
         return timm.create_model(backbone, pretrained=True, num_classes=1, drop_rate=drop_rate,
                                  pretrained_cfg_overlay={"file": str(path.resolve())})

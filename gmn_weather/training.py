@@ -31,7 +31,7 @@ from gmn_weather.config import (
 )
 from gmn_weather.export import export_final
 from gmn_weather.labels import LabelsError
-from gmn_weather.model import PretrainedWeightsError
+from gmn_weather.model import BackboneSettingError, PretrainedWeightsError
 from gmn_weather.pooling import (
     RUN_INFO,
     PoolingError,
@@ -49,7 +49,8 @@ class LoggerSetupError(RuntimeError):
 
 
 # Errors whose message says what to change; entry points print them without a traceback.
-USER_ERRORS = (LabelsError, SplitError, PoolingError, PretrainedWeightsError, LoggerSetupError)
+USER_ERRORS = (LabelsError, SplitError, PoolingError, PretrainedWeightsError,
+               BackboneSettingError, LoggerSetupError)
 
 # Lightning hints that do not apply here (small CPU data sets, optional cloud packages).
 _HARMLESS_WARNINGS = (

@@ -15,7 +15,12 @@ from fixtures_train import make_dataset, unreachable_hub
 
 from gmn_weather.datamodule import GMNDataModule
 from gmn_weather.export import load_classifier, save_checkpoint
-from gmn_weather.model import PretrainedWeightsError, SkyClassifier, create_backbone
+from gmn_weather.model import (
+    BackboneSettingError,
+    PretrainedWeightsError,
+    SkyClassifier,
+    create_backbone,
+)
 
 
 def test_pretrained_offline_names_the_two_ways_out(monkeypatch, tmp_path):
@@ -65,12 +70,12 @@ def test_weights_file_loads_a_local_file(tmp_path):
     first = next(name for name, _ in source.named_parameters())
     assert torch.equal(dict(net.named_parameters())[first], dict(source.named_parameters())[first])
     assert net.get_classifier().out_features == 1  # 1000-class head replaced
-    with pytest.raises(FileNotFoundError, match="model.weights_file"):
+    with pytest.raises(BackboneSettingError, match="model.weights_file=.*no such file"):
         create_backbone("test_resnet", pretrained=False, weights_file=str(tmp_path / "none.pth"))
 
 
 def test_unknown_backbone_is_named():
-    with pytest.raises(ValueError, match="'no_such_net' is not a timm model"):
+    with pytest.raises(BackboneSettingError, match="'no_such_net' is not a timm model"):
         create_backbone("no_such_net", pretrained=False, weights_file=None)
 
 
