@@ -57,8 +57,9 @@ def test_wandb_offline_run_grouped_and_without_secrets(tmp_path, monkeypatch):
     from gmn_weather.training import train
 
     make_dataset(tmp_path / "data")
+    # A secret-looking key in the run's own config: it must reach no file, W&B's included.
     cfg = compose_train(*tiny_overrides(tmp_path / "data", tmp_path / "out"), "logger=wandb",
-                        "fold=1")
+                        "fold=1", f"+notify.api_key={FAKE_SECRET}")
     train(cfg)
     import wandb
 
@@ -81,6 +82,7 @@ def test_wandb_offline_run_grouped_and_without_secrets(tmp_path, monkeypatch):
     config_keys = {u.key for r in records if r.WhichOneof("record_type") == "config"
                    for u in r.config.update}
     assert {"model", "data", "seed"} <= config_keys
+    assert "api_key: <redacted>" in (run_dir / "config.yaml").read_text()
     # No saved file, W&B's included, carries the secret's value.
     for path in tmp_path.rglob("*"):
         if path.is_file():
