@@ -2,11 +2,13 @@
 
 Each of ``download.workers`` threads holds its own connection to the source. A file is
 written to ``<name>.part`` and, after a crash, kill or dropped connection, continued from the
-``.part`` file's size; when complete its size is checked against the server's, the server's
-mtime is copied onto it and it is renamed to its final name in one ``os.replace``. A file
-already present with the server's size and mtime is skipped. Dropped connections are retried
-with exponential backoff (tenacity) on a fresh connection. :func:`fetch_all` is the engine
-``data_prep.find`` uses for interval files too.
+``.part`` file's size, provided the server's file still has the size and mtime recorded in
+``<name>.part.source`` when the ``.part`` was started (otherwise it starts again: resuming
+onto another version of the file would mix the two). When complete its size is checked
+against the server's, the server's mtime is copied onto it and it is renamed to its final
+name in one ``os.replace``. A file already present with the server's size and mtime is
+skipped. Dropped connections are retried with exponential backoff (tenacity) on a fresh
+connection. :func:`fetch_all` is the engine ``data_prep.find`` uses for interval files too.
 """
 
 from __future__ import annotations
@@ -44,10 +46,12 @@ from data_prep.source import (
     source_factory,
 )
 from data_prep.summary import StepSummary, run_step
+from gmn_weather.atomic import write_text
 
 log = logging.getLogger(__name__)
 
 PART_SUFFIX = ".part"
+PART_SOURCE_SUFFIX = ".part.source"  # "size mtime" of the server's file the .part belongs to
 MANIFEST_COLUMNS = ["station", "night", "kind", "remote_path", "local_path", "size", "mtime"]
 
 
@@ -98,6 +102,30 @@ def part_path(local_path: Path) -> Path:
     return local_path.with_name(local_path.name + PART_SUFFIX)
 
 
+def part_source_path(local_path: Path) -> Path:
+    return local_path.with_name(local_path.name + PART_SOURCE_SUFFIX)
+
+
+def part_source_text(size: int, mtime: int) -> str:
+    return f"{size} {mtime}\n"
+
+
+def resume_offset(part: Path, part_size: int, recorded_source: str | None, size: int, mtime: int,
+                  remote_path: str) -> int:
+    """Where to continue ``part``: its size, or 0 when it belongs to another version of the
+    server's file (or an unknown one) or is longer than the server's file."""
+    if part_size == 0:
+        return 0
+    if recorded_source != part_source_text(size, mtime):
+        log.warning("%s was started from another version of %s (or its %s is missing): "
+                    "starting it again", part, remote_path, PART_SOURCE_SUFFIX)
+        return 0
+    if part_size > size:
+        log.warning("%s is larger than %s on the server: starting it again", part, remote_path)
+        return 0
+    return part_size
+
+
 def is_complete(local_path: Path, size: int, mtime: int) -> bool:
     """True when the final file exists with the server's size and (whole-second) mtime."""
     try:
@@ -121,13 +149,13 @@ def fetch_file(source: RemoteSource, job: DownloadJob, settings: DownloadSetting
     try:
         if is_complete(job.local_path, remote.size, remote.mtime):
             return "skipped", 0
-        part = part_path(job.local_path)
+        part, part_source = part_path(job.local_path), part_source_path(job.local_path)
         part.parent.mkdir(parents=True, exist_ok=True)
-        offset = part.stat().st_size if part.exists() else 0
-        if offset > remote.size:
-            log.warning("%s is larger than %s on the server: starting it again", part,
-                        job.remote_path)
-            offset = 0
+        recorded = part_source.read_text() if part_source.is_file() else None
+        offset = resume_offset(part, part.stat().st_size if part.exists() else 0, recorded,
+                               remote.size, remote.mtime, job.remote_path)
+        if offset == 0:
+            write_text(part_source, part_source_text(remote.size, remote.mtime))
         transferred = 0
         started = time.monotonic()
         with open(part, "r+b" if offset else "wb") as out:
@@ -150,6 +178,7 @@ def fetch_file(source: RemoteSource, job: DownloadJob, settings: DownloadSetting
                                     f"{remote.size} for {job.remote_path}")
         os.utime(part, (time.time(), remote.mtime))
         os.replace(part, job.local_path)
+        part_source.unlink(missing_ok=True)
         return "downloaded", transferred
     finally:
         remote.close()

@@ -18,7 +18,8 @@ import pytest
 from fixtures_sshd import make_small_archive, prep_config
 
 from data_prep import download, find, plan
-from data_prep.download import MANIFEST_COLUMNS, part_path
+from data_prep.download import MANIFEST_COLUMNS, part_path, part_source_path, part_source_text
+from data_prep.source import LocalSource
 
 sshd_server = fixtures_sshd.sshd_server  # the module's loopback sshd (a pytest fixture)
 
@@ -208,3 +209,36 @@ def test_command_line_exits_non_zero_and_names_the_failure(sshd_server, big_file
     assert "missing=1" in done.stdout and "failed=1" in done.stdout
     assert "download failed: " + gone in done.stdout
     assert (data / "raw_data" / video.name).read_bytes() == video.read_bytes()
+
+
+def test_part_of_another_version_is_started_again_not_mixed(tmp_path):
+    # A local source (no sshd needed): the server's file was replaced by a new version of the
+    # same size after a .part of the old one was left behind.
+    server = tmp_path / "server"
+    server.mkdir()
+    remote = server / "CAWEC2_big_frames_timelapse.mp4"
+    new = os.urandom(300_000)
+    remote.write_bytes(new)
+    os.utime(remote, (1_700_000_100, 1_700_000_100))
+    local = tmp_path / "data" / "raw_data" / remote.name
+    local.parent.mkdir(parents=True)
+    part_path(local).write_bytes(b"\0" * 100_000)  # a third of the old version
+    part_source_path(local).write_text(part_source_text(300_000, 1_700_000_000))
+    job = download.DownloadJob(str(remote), local)
+    status, moved = download.fetch_file(LocalSource(server), job, download.DownloadSettings())
+    assert (status, moved) == ("downloaded", 300_000)  # restarted, not continued
+    assert local.read_bytes() == new and int(local.stat().st_mtime) == 1_700_000_100
+    assert not part_path(local).exists() and not part_source_path(local).exists()
+
+    # The same version interrupted: continued from the .part, only the rest is moved.
+    local.unlink()
+    part_path(local).write_bytes(new[:100_000])
+    part_source_path(local).write_text(part_source_text(300_000, 1_700_000_100))
+    status, moved = download.fetch_file(LocalSource(server), job, download.DownloadSettings())
+    assert (status, moved) == ("downloaded", 200_000) and local.read_bytes() == new
+
+    # A .part without its .source file (made by an older version of this step): started again.
+    local.unlink()
+    part_path(local).write_bytes(b"\0" * 100_000)
+    status, moved = download.fetch_file(LocalSource(server), job, download.DownloadSettings())
+    assert (status, moved) == ("downloaded", 300_000) and local.read_bytes() == new
