@@ -4,7 +4,8 @@ Frames a few seconds apart are near-copies, so a fold split by frame leaks the v
 set into training. :func:`assign_folds` uses scikit-learn's ``StratifiedGroupKFold`` so each
 station-night lies in exactly one validation fold, with a split seed of its own. The
 experiment's ``splits.csv`` is written by the first fold job and reused by every later one;
-:func:`load_or_create_splits` refuses to continue when the labelled data no longer match it.
+:func:`load_or_create_splits` refuses to continue when the labelled data or the split seed
+no longer match it.
 """
 
 from __future__ import annotations
@@ -127,6 +128,15 @@ def load_or_create_splits(
                 f"{splits_csv} has {stored_folds} folds but data.n_folds={n_folds}; "
                 "set name=<new name> for a different number of folds"
             )
+        # Same data, same number of folds: the folds must also be this seed's (a job that
+        # stopped before training leaves splits.csv but no fold that would catch the change).
+        expected = assign_folds(table, n_folds, split_seed).set_index("image_filename")["fold"]
+        if not (stored.set_index("image_filename")["fold"].reindex(expected.index)
+                == expected).all():
+            raise SplitError(
+                f"{splits_csv} holds other folds than data.split_seed={split_seed} gives (made "
+                "with another split seed or by hand); set name=<new name> for this seed "
+                "(or delete that experiment folder)")
         log.info("splits: reusing %s (%d images, %d folds)", splits_csv, len(stored), n_folds)
         return stored[SPLIT_COLUMNS]
     splits = assign_folds(table, n_folds, split_seed)

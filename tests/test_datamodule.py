@@ -158,6 +158,9 @@ def test_splits_written_once_and_changed_labels_refused(tmp_path, dataset):
     changed.loc[0, "label"] = "cloudy" if changed.loc[0, "label"] == "clear" else "clear"
     with pytest.raises(SplitError, match="1 image\\(s\\) relabelled.*name=<new name>"):
         load_or_create_splits(path, changed, 3, 42)
+    assert not assign_folds(table, 3, 7)["fold"].equals(first["fold"].reset_index(drop=True))
+    with pytest.raises(SplitError, match="other folds than data.split_seed=7.*name=<new name>"):
+        load_or_create_splits(path, table, 3, 7)
 
 
 # --- options from other steps ---------------------------------------------------------------
