@@ -58,17 +58,19 @@ def is_local_row(row: ManifestRow) -> bool:
 
 def plan_work(names: Iterable[str], manifest: Mapping[str, ManifestRow], local: bool,
               retry_blocked: bool, outputs: set[str], max_images: int | None) -> Plan:
-    """Which images to convert now. A ``done`` row counts only for the same kind of converter
-    (a local stand-in image does not stop a Gemini run) and only while its PNG exists; a
-    ``blocked`` row is final unless ``retry_blocked``; ``failed`` and unseen images are todo."""
+    """Which images to convert now. A ``done`` row counts while its PNG exists, except a local
+    one in a Gemini run (the offline stand-in does not stop the real conversion); a Gemini
+    image is never replaced by a local one (it was paid for). A ``blocked`` row of the same
+    converter is final unless ``retry_blocked``; ``failed`` and unseen images are todo."""
     todo, done, blocked = [], 0, 0
     for name in sorted(names):
         row = manifest.get(name)
-        if row is not None and is_local_row(row) == local:
-            if row.status == "done" and name in outputs:
+        if row is not None:
+            same_converter = is_local_row(row) == local
+            if row.status == "done" and name in outputs and (same_converter or local):
                 done += 1
                 continue
-            if row.status == "blocked" and not retry_blocked:
+            if row.status == "blocked" and same_converter and not retry_blocked:
                 blocked += 1
                 continue
         todo.append(name)

@@ -112,7 +112,7 @@ def row(name, status, model="gemini-2.5-flash-image", attempts=2):
     return ManifestRow(name, status, attempts, True, False, model, "abc", "")
 
 
-def test_plan_skips_done_and_blocked_of_the_same_converter_only():
+def test_plan_skips_done_and_blocked_and_local_never_replaces_gemini():
     names = ["a.png", "b.png", "c.png", "d.png", "e.png", "f.png"]
     manifest = {"a.png": row("a.png", "done"), "b.png": row("b.png", "blocked"),
                 "c.png": row("c.png", "failed"), "d.png": row("d.png", "done", LOCAL_MODEL),
@@ -127,7 +127,9 @@ def test_plan_skips_done_and_blocked_of_the_same_converter_only():
     assert plan.todo == ["b.png", "c.png"] and plan.capped == 3
     local = plan_work(names, manifest, local=True, retry_blocked=False, outputs=outputs,
                       max_images=None)
-    assert local.todo == ["a.png", "b.png", "c.png", "e.png", "f.png"]
+    # converter=local keeps a Gemini image (a.png: paid for) but may style a Gemini-blocked one.
+    assert local.todo == ["b.png", "c.png", "e.png", "f.png"]
+    assert (local.skipped_done, local.skipped_blocked) == (2, 0)
 
 
 def test_manifest_round_trip_and_errors():
