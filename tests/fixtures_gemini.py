@@ -327,18 +327,12 @@ def _image_response(images: list[bytes], model: str) -> dict:
 REPO = Path(__file__).resolve().parents[1]
 
 
-def prep_overrides() -> list[str]:
-    """Overrides every composed prep config in these tests needs (none at present; the
-    subprocess tests pass the same list to the command line)."""
-    return []
-
-
 def prep_config(overrides: list[str]):
     """The real conf/prep.yaml composed in-process, as `python -m data_prep.night_to_day`."""
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose(config_name="prep", overrides=prep_overrides() + overrides)
+        return compose(config_name="prep", overrides=overrides)
 
 
 def gemini_overrides(data_dir: Path, stand_in: GeminiStandIn, **extra) -> list[str]:

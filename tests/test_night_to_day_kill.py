@@ -18,7 +18,6 @@ from fixtures_gemini import (
     gemini_overrides,
     make_night_image,
     prep_config,
-    prep_overrides,
 )
 from PIL import Image
 
@@ -44,7 +43,7 @@ def test_sigkill_mid_run_then_restart_resends_nothing_done(tmp_path, monkeypatch
     manifest_path = data / "night_to_day_manifest.csv"
     with GeminiStandIn(KEY, image_delay_s=0.4) as server:
         command = [sys.executable, "-m", "data_prep.night_to_day",
-                   *gemini_overrides(data, server, concurrency=2), *prep_overrides()]
+                   *gemini_overrides(data, server, concurrency=2)]
         proc = subprocess.Popen(command, cwd=REPO, env=_env(GEMINI_API_KEY=KEY),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -95,7 +94,7 @@ def test_command_without_key_names_both_variables(tmp_path):
     make_night_image(data / "extracted_night" / "US0001_20251107_010001_000.png", 1)
     result = subprocess.run(
         [sys.executable, "-m", "data_prep.night_to_day", "converter=gemini",
-         f"paths.data_dir={data}", *prep_overrides()],
+         f"paths.data_dir={data}"],
         check=False, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "GEMINI_API_KEY" in result.stdout and "GOOGLE_API_KEY" in result.stdout
