@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 import torch
 
 from gmn_weather.atomic import atomic_path, write_json
-from gmn_weather.model import SkyClassifier, load_classifier_checkpoint
+from gmn_weather.model import CheckpointError, SkyClassifier, load_classifier_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def load_classifier(model_dir_or_ckpt: str | Path, map_location: str = "cpu") ->
     model = load_classifier_checkpoint(ckpt, map_location)
     preprocessing = dict(model.hparams.get("preprocessing") or {})
     if not preprocessing:
-        raise ValueError(f"{ckpt}: the checkpoint does not describe its preprocessing")
+        raise CheckpointError(f"{ckpt}: the checkpoint does not describe its preprocessing")
     if card is not None:
         threshold, source = float(card["threshold"]), f"{path}: {card.get('threshold_source')}"
     else:

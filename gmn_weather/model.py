@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 class PretrainedWeightsError(RuntimeError):
     """Pretrained weights could not be obtained (typically: no network)."""
+
+
+class CheckpointError(ValueError):
+    """A file given as a checkpoint is not one this project wrote."""
 
 
 class BackboneSettingError(ValueError):
@@ -211,9 +216,15 @@ def load_classifier_checkpoint(path: str | Path, map_location: str = "cpu") -> S
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    if "hyper_parameters" not in checkpoint or "state_dict" not in checkpoint:
-        raise ValueError(f"{path}: not a gmn-weather checkpoint (no hyper_parameters/state_dict)")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError) as exc:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+    if not isinstance(checkpoint, dict) or "hyper_parameters" not in checkpoint \
+            or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path}: not a gmn-weather checkpoint (no hyper_parameters/"
+                              "state_dict); give a final/ folder or a checkpoint train.py wrote")
     hparams = dict(checkpoint["hyper_parameters"])
     hparams.update(pretrained=False, weights_file=None)
     model = SkyClassifier(**hparams)

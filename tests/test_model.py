@@ -17,6 +17,7 @@ from gmn_weather.datamodule import GMNDataModule
 from gmn_weather.export import load_classifier, save_checkpoint
 from gmn_weather.model import (
     BackboneSettingError,
+    CheckpointError,
     PretrainedWeightsError,
     SkyClassifier,
     create_backbone,
@@ -117,3 +118,14 @@ def test_head_only_epochs_then_all_layers_at_full_lr(tmp_path):
     model.eval()
     assert torch.allclose(loaded.model(x), model(x))
     assert loaded.threshold == 0.5 and "carries no threshold" in loaded.threshold_source
+
+
+def test_a_file_that_is_not_our_checkpoint_is_named(tmp_path):
+    image = tmp_path / "frame.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n not a checkpoint")
+    with pytest.raises(CheckpointError, match="frame.png: not a readable PyTorch checkpoint"):
+        load_classifier(image)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(CheckpointError, match="other.pt: not a gmn-weather checkpoint"):
+        load_classifier(other)
