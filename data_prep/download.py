@@ -39,6 +39,7 @@ from data_prep.source import (
     RemoteSource,
     SourceError,
     SourceFactory,
+    SourceUnreachable,
     UnsafeNameError,
     check_remote_name,
     is_retryable,
@@ -221,7 +222,8 @@ def fetch_all(jobs: list[DownloadJob], factory: SourceFactory, settings: Downloa
 
     A missing remote file is reported as ``missing``; unsafe names and size mismatches as
     ``failed``, without retrying. A source that cannot be used at all (host key,
-    authentication, configuration) stops the run: the error is raised once all workers stop.
+    authentication, configuration, or no connection after a file's retries) stops the run:
+    the error is raised once all workers stop.
     """
     if not jobs:
         return []
@@ -268,6 +270,10 @@ def fetch_all(jobs: list[DownloadJob], factory: SourceFactory, settings: Downloa
         except (SourceError, HostKeyError) as exc:
             fatal.append(exc)
             return DownloadResult(job, "failed", 0, error=str(exc))
+        except SourceUnreachable as exc:  # retries used up without even a connection
+            fatal.append(exc)
+            return DownloadResult(job, "failed", moved[0],
+                                  retrying.statistics.get("attempt_number", 1), str(exc))
         except Exception as exc:  # noqa: BLE001 - every other error is reported per file
             if not is_retryable(exc):
                 connections.drop()
@@ -344,7 +350,7 @@ def run(cfg: DictConfig) -> StepSummary:
         summary.add_failure(error)
     try:
         results = fetch_all(jobs, source_factory(cfg.source), settings_from_config(cfg.download))
-    except (SourceError, HostKeyError) as exc:
+    except (SourceError, HostKeyError, SourceUnreachable) as exc:
         summary.add_failure(str(exc))
         results = []
     summarize(results, summary)

@@ -41,6 +41,7 @@ from data_prep.source import (
     RemoteEntry,
     RemoteSource,
     SourceError,
+    SourceUnreachable,
     UnsafeNameError,
     check_remote_name,
     source_factory,
@@ -218,7 +219,7 @@ def run(cfg: DictConfig) -> StepSummary:
     selected: list[DetectedFolder] = []
     try:
         source = factory()
-    except (SourceError, HostKeyError) as exc:
+    except (SourceError, HostKeyError, SourceUnreachable) as exc:
         summary.add_failure(str(exc))
         return summary
     try:
@@ -250,7 +251,7 @@ def run(cfg: DictConfig) -> StepSummary:
     try:
         settings = replace(settings_from_config(cfg.download), workers=int(fcfg.workers))
         results = fetch_all(jobs, factory, settings, description="interval files")
-    except (SourceError, HostKeyError) as exc:
+    except (SourceError, HostKeyError, SourceUnreachable) as exc:
         summary.add_failure(str(exc))
         return summary
     for result in results:
@@ -297,7 +298,7 @@ def run(cfg: DictConfig) -> StepSummary:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
-    run_step("find", run, cfg, log, user_errors=(SourceError, HostKeyError, ConnectionError, ValueError))
+    run_step("find", run, cfg, log, user_errors=(SourceError, HostKeyError, ValueError))
 
 
 if __name__ == "__main__":

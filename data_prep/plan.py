@@ -40,7 +40,7 @@ from data_prep.gmn import (
     parse_timelapse_name,
 )
 from data_prep.host_keys import HostKeyError
-from data_prep.source import RemoteEntry, SourceError, source_factory
+from data_prep.source import RemoteEntry, SourceError, SourceUnreachable, source_factory
 from data_prep.summary import StepSummary, run_step
 from gmn_weather.atomic import write_text
 
@@ -203,7 +203,7 @@ def run(cfg: DictConfig) -> StepSummary:
 
     try:
         source = source_factory(scfg)()
-    except (SourceError, HostKeyError) as exc:
+    except (SourceError, HostKeyError, SourceUnreachable) as exc:
         summary.add_failure(str(exc))
         return summary
     manifest: list[ManifestRow] = []
@@ -259,7 +259,7 @@ def run(cfg: DictConfig) -> StepSummary:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
-    run_step("plan", run, cfg, log, user_errors=(SourceError, HostKeyError, ConnectionError,
+    run_step("plan", run, cfg, log, user_errors=(SourceError, HostKeyError,
                                                  FileNotFoundError, ValueError))
 
 

@@ -52,6 +52,13 @@ class SourceAuthError(SourceError):
     """The server refused our credentials."""
 
 
+class SourceUnreachable(ConnectionError):
+    """No connection to the server could be opened (refused, unresolvable, timed out).
+
+    Retried like a dropped connection; when a file's retries are used up this way the whole
+    run stops, instead of every other file waiting through the same retries."""
+
+
 class UnsafeNameError(ValueError):
     """A remote name that would step outside the folder it is written to."""
 
@@ -280,7 +287,7 @@ class SftpSource:
             self._client.close()
             if isinstance(exc, paramiko.SSHException) and "not a valid" in str(exc):
                 raise SourceAuthError(f"{key_desc} cannot be read as an SSH private key") from None
-            raise ConnectionError(f"cannot connect to {s.target}: {exc}") from exc
+            raise SourceUnreachable(f"cannot connect to {s.target}: {exc}") from exc
 
     def listdir(self, path: str) -> list[RemoteEntry]:
         entries = [

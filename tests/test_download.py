@@ -242,3 +242,22 @@ def test_part_of_another_version_is_started_again_not_mixed(tmp_path):
     part_path(local).write_bytes(b"\0" * 100_000)
     status, moved = download.fetch_file(LocalSource(server), job, download.DownloadSettings())
     assert (status, moved) == ("downloaded", 300_000) and local.read_bytes() == new
+
+
+def test_unreachable_server_stops_the_run_after_one_files_retries(tmp_path):
+    port = fixtures_sshd._free_port()  # nothing listens there: every connect is refused
+    data = tmp_path / "data"
+    rows = [(f"/remote/CAWEC2_2025110{i}-230000_to_2025110{i + 1}-090000_frametimes.json",
+             f"raw_data/CAWEC2_2025110{i}-230000_to_2025110{i + 1}-090000_frametimes.json", 10, 0)
+            for i in range(1, 7)]
+    manifest = write_manifest(tmp_path / "manifest.csv", rows)
+    cfg = prep_config(data, ["source=sftp", "source.host=127.0.0.1", f"source.port={port}",
+                             "source.allow_agent=false", f"source.known_hosts={tmp_path / 'kh'}",
+                             f"download.manifest={manifest}", "download.workers=1",
+                             "download.retries=2", "download.backoff_s=0.01"])
+    started = time.monotonic()
+    summary = download.run(cfg)
+    assert summary.exit_code == 1 and summary.counts["downloaded"] == 0
+    assert len(summary.failures) == 1
+    assert summary.failures[0].startswith(f"cannot connect to 127.0.0.1:{port}: ")
+    assert time.monotonic() - started < 10  # not 6 files x 3 attempts each
