@@ -4,7 +4,7 @@ Each of ``download.workers`` threads holds its own connection to the source. A f
 written to ``<name>.part`` and, after a crash, kill or dropped connection, continued from the
 ``.part`` file's size, provided the server's file still has the size and mtime recorded in
 ``<name>.part.source`` when the ``.part`` was started (otherwise it starts again: resuming
-onto another version of the file would mix the two). When complete its size is checked
+onto another version of the file would mix the two; a file of one chunk is fetched again). When complete its size is checked
 against the server's, the server's mtime is copied onto it and it is renamed to its final
 name in one ``os.replace``. A file already present with the server's size and mtime is
 skipped. Dropped connections are retried with exponential backoff (tenacity) on a fresh
@@ -47,7 +47,6 @@ from data_prep.source import (
     source_factory,
 )
 from data_prep.summary import StepSummary, run_step
-from gmn_weather.atomic import write_text
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +151,17 @@ def fetch_file(source: RemoteSource, job: DownloadJob, settings: DownloadSetting
             return "skipped", 0
         part, part_source = part_path(job.local_path), part_source_path(job.local_path)
         part.parent.mkdir(parents=True, exist_ok=True)
-        recorded = part_source.read_text() if part_source.is_file() else None
-        offset = resume_offset(part, part.stat().st_size if part.exists() else 0, recorded,
-                               remote.size, remote.mtime, job.remote_path)
-        if offset == 0:
-            write_text(part_source, part_source_text(remote.size, remote.mtime))
+        part_size = part.stat().st_size if part.exists() else 0
+        recorded = part_source.read_text() if part_size and part_source.is_file() else None
+        offset = resume_offset(part, part_size, recorded, remote.size, remote.mtime,
+                               job.remote_path)
+        # Only a file of more than one chunk is worth resuming: a smaller one left as .part
+        # (no record) is fetched again, which spares two file operations per small file.
+        resumable = remote.size - offset > settings.chunk_size
+        if offset == 0 and resumable:
+            # Not atomic on purpose (no fsync per file): a torn record only fails to match,
+            # and the .part then starts again.
+            part_source.write_text(part_source_text(remote.size, remote.mtime))
         transferred = 0
         started = time.monotonic()
         with open(part, "r+b" if offset else "wb") as out:
@@ -179,7 +184,8 @@ def fetch_file(source: RemoteSource, job: DownloadJob, settings: DownloadSetting
                                     f"{remote.size} for {job.remote_path}")
         os.utime(part, (time.time(), remote.mtime))
         os.replace(part, job.local_path)
-        part_source.unlink(missing_ok=True)
+        if resumable or recorded is not None:
+            part_source.unlink(missing_ok=True)
         return "downloaded", transferred
     finally:
         remote.close()
