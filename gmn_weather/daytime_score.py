@@ -50,6 +50,8 @@ class DaytimeScore:
         def fmt(x: float | None) -> str:
             return "n/a" if x is None else f"{x:.3f}"
         extra = ""
+        if self.tp + self.fp == 0:
+            extra += "; nothing predicted clear at the model's threshold"
         if self.unmatched or self.unscored:
             extra = f"; {self.unmatched} without truth, {self.unscored} unreadable"
         return (f"{self.images} daytime images ({self.truly_clear} clear): precision {fmt(self.precision)}, "

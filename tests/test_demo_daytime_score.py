@@ -74,3 +74,12 @@ def test_command_line_prints_the_score(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "precision 1.000, recall 1.000, AUROC 1.000" in out.stdout
     assert not list(tmp_path.glob("outputs"))
+
+
+def test_line_says_when_nothing_was_predicted_clear():
+    predictions = _predictions([("CAWEC2_20251107_140000_012.png", "cloudy", 0.6, 0.4),
+                                ("CAWEC2_20251107_140005_020.png", "cloudy", 0.9, 0.1)])
+    result = ds.score(*ds.match_truth(predictions, _truth()))
+    assert result.auroc == pytest.approx(1.0)
+    assert "precision n/a, recall 0.000" in result.line()
+    assert "nothing predicted clear at the model's threshold" in result.line()
