@@ -69,7 +69,10 @@ def run_ours(server, known_hosts: Path, remote: list[Path], out: Path,
     cfg = OmegaConf.create({"kind": "sftp", "host": server.host, "port": server.port,
                             "username": getpass.getuser(), "key_file": str(server.client_key),
                             "known_hosts": str(known_hosts), "allow_agent": False})
-    jobs = [DownloadJob(str(p), out / p.name) for p in remote]
+    # Size and mtime as the listing gives them (find, plan's manifest): small files are then
+    # fetched in batches. OpenSSH's `get` stats each file itself.
+    jobs = [DownloadJob(str(p), out / p.name, p.stat().st_size, int(p.stat().st_mtime))
+            for p in remote]
     cpu, started = cpu_seconds(resource.RUSAGE_SELF), time.perf_counter()
     results = fetch_all(jobs, source_factory(cfg), DownloadSettings(workers=workers))
     elapsed, cpu = time.perf_counter() - started, cpu_seconds(resource.RUSAGE_SELF) - cpu

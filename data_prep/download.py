@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from data_prep.host_keys import HostKeyError
 from data_prep.source import (
+    READ_REQUEST_SIZE,
     RemoteSource,
     SourceError,
     SourceFactory,
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 PART_SUFFIX = ".part"
 PART_SOURCE_SUFFIX = ".part.source"  # "size mtime" of the server's file the .part belongs to
 MANIFEST_COLUMNS = ["station", "night", "kind", "remote_path", "local_path", "size", "mtime"]
+SMALL_BATCH = 32  # small files a worker asks for at once (RemoteSource.read_small)
 
 
 @dataclass(frozen=True)
@@ -145,13 +147,16 @@ def fetch_file(source: RemoteSource, job: DownloadJob, settings: DownloadSetting
     if job.size is not None and job.mtime is not None and is_complete(job.local_path, job.size,
                                                                       job.mtime):
         return "skipped", 0
-    remote = source.open(job.remote_path)
+    part, part_source = part_path(job.local_path), part_source_path(job.local_path)
+    part_size = part.stat().st_size if part.exists() else 0
+    # Nothing on disk yet: the file will be read from offset 0, so its first block can be asked
+    # for together with its size and mtime (one round trip less per file).
+    fresh = part_size == 0 and not job.local_path.exists()
+    remote = source.open(job.remote_path, read_ahead=fresh)
     try:
-        if is_complete(job.local_path, remote.size, remote.mtime):
+        if not fresh and is_complete(job.local_path, remote.size, remote.mtime):
             return "skipped", 0
-        part, part_source = part_path(job.local_path), part_source_path(job.local_path)
         part.parent.mkdir(parents=True, exist_ok=True)
-        part_size = part.stat().st_size if part.exists() else 0
         recorded = part_source.read_text() if part_size and part_source.is_file() else None
         offset = resume_offset(part, part_size, recorded, remote.size, remote.mtime,
                                job.remote_path)
@@ -191,6 +196,45 @@ def fetch_file(source: RemoteSource, job: DownloadJob, settings: DownloadSetting
         remote.close()
 
 
+def is_small(job: DownloadJob, expect_small: bool = False) -> bool:
+    """A file that fits one read request (by the listing's size, or ``expect_small`` when the
+    size is not known): worth batching with others."""
+    return (expect_small and job.size is None) or (job.size is not None
+                                                   and job.size <= READ_REQUEST_SIZE)
+
+
+def fetch_small(source: RemoteSource, jobs: list[DownloadJob],
+                on_bytes: Callable[[int], None] | None = None) -> dict[DownloadJob, int]:
+    """Fetch the small files of ``jobs`` that are not on disk yet in one batch of requests
+    (:meth:`RemoteSource.read_small`); return ``{job: bytes}`` for those written. The others
+    (already on disk, unsafe names, files the batch could not read whole) are left for
+    :func:`fetch_file`, which skips, resumes, retries or reports them."""
+    fresh = []
+    for job in jobs:
+        try:
+            check_remote_name(job.local_path.name, job.remote_path)
+        except UnsafeNameError:
+            continue
+        if not job.local_path.exists() and not part_path(job.local_path).exists():
+            fresh.append(job)
+    done: dict[DownloadJob, int] = {}
+    if not fresh:
+        return done
+    for job, whole in zip(fresh, source.read_small([j.remote_path for j in fresh]), strict=True):
+        if whole is None:
+            continue
+        part = part_path(job.local_path)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        with open(part, "wb") as out:
+            out.write(whole.data)
+        os.utime(part, (time.time(), whole.mtime))
+        os.replace(part, job.local_path)
+        done[job] = whole.size
+        if on_bytes is not None:
+            on_bytes(whole.size)
+    return done
+
+
 class _Connections:
     """One source connection per worker thread, reopened after a failure."""
 
@@ -223,8 +267,12 @@ class _Connections:
 
 
 def fetch_all(jobs: list[DownloadJob], factory: SourceFactory, settings: DownloadSettings,
-              description: str = "download") -> list[DownloadResult]:
+              description: str = "download", expect_small: bool = False) -> list[DownloadResult]:
     """Fetch ``jobs`` with ``settings.workers`` connections; one result per job, in order.
+
+    Small files (by the job's size, or every job of unknown size with ``expect_small``) are
+    asked for in batches of up to :data:`SMALL_BATCH` per connection (:func:`fetch_small`);
+    any the batch does not complete go through :func:`fetch_file` one by one.
 
     A missing remote file is reported as ``missing``; unsafe names and size mismatches as
     ``failed``, without retrying. A source that cannot be used at all (host key,
@@ -287,10 +335,28 @@ def fetch_all(jobs: list[DownloadJob], factory: SourceFactory, settings: Downloa
             return DownloadResult(job, "failed", moved[0], attempts,
                                   f"{job.remote_path}: {type(exc).__name__}: {exc}")
 
-    pool = ThreadPoolExecutor(max_workers=min(settings.workers, len(jobs)),
-                              thread_name_prefix="download")
+    def run_batch(batch: list[DownloadJob]) -> list[DownloadResult]:
+        done: dict[DownloadJob, int] = {}
+        if len(batch) > 1 and not (fatal or stopping.is_set()):
+            try:
+                done = fetch_small(connections.get(), batch, progress.update)
+            except Exception as exc:  # noqa: BLE001 - the batch is only a shortcut: each of its
+                # files not written yet is fetched again on its own, where errors are retried
+                # and reported by name
+                log.debug("batch of %d small files: %s; fetching them one by one", len(batch), exc)
+                connections.drop()
+        return [DownloadResult(job, "downloaded", done[job]) if job in done else run_job(job)
+                for job in batch]
+
+    workers = min(settings.workers, len(jobs))
+    small = [job for job in jobs if is_small(job, expect_small)]
+    size = max(1, min(SMALL_BATCH, -(-len(small) // workers)))
+    batches = [small[i:i + size] for i in range(0, len(small), size)]
+    batches += [[job] for job in jobs if not is_small(job, expect_small)]
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download")
     try:
-        results = list(pool.map(run_job, jobs))
+        by_job = {id(r.job): r for rs in pool.map(run_batch, batches) for r in rs}
+        results = [by_job[id(job)] for job in jobs]
     except KeyboardInterrupt:
         # Let the workers stop at their next block instead of finishing the whole manifest.
         stopping.set()

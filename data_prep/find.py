@@ -250,7 +250,8 @@ def run(cfg: DictConfig) -> StepSummary:
     interval_dir.mkdir(parents=True, exist_ok=True)
     try:
         settings = replace(settings_from_config(cfg.download), workers=int(fcfg.workers))
-        results = fetch_all(jobs, factory, settings, description="interval files")
+        results = fetch_all(jobs, factory, settings, description="interval files",
+                            expect_small=True)
     except (SourceError, HostKeyError, SourceUnreachable) as exc:
         summary.add_failure(str(exc))
         return summary

@@ -261,3 +261,37 @@ def test_unreachable_server_stops_the_run_after_one_files_retries(tmp_path):
     assert len(summary.failures) == 1
     assert summary.failures[0].startswith(f"cannot connect to 127.0.0.1:{port}: ")
     assert time.monotonic() - started < 10  # not 6 files x 3 attempts each
+
+
+def test_small_files_in_one_batch_with_a_missing_and_a_larger_one(sshd_server, tmp_path):
+    # Small files are asked for in batches (all opens, then all fstat + read + close); a file
+    # the batch cannot read whole (missing here, or larger than the listing said) goes
+    # through the one-by-one path, and every result stays in the job's place.
+    folder = sshd_server.root / "home/contrails/CA/CAWEC2/batch"
+    folder.mkdir(parents=True, exist_ok=True)
+    sizes = {"a.json": 0, "b.json": 37, "grown.bin": 300_000, "c.json": 4096}
+    for i, (name, size) in enumerate(sizes.items()):
+        (folder / name).write_bytes(os.urandom(size))
+        os.utime(folder / name, (1_700_000_000 + i, 1_700_000_000 + i))
+    known = sshd_server.write_known_hosts(tmp_path / "known_hosts")
+    factory = download.source_factory(cfg_for(sshd_server, tmp_path / "data", known).source)
+    out = tmp_path / "out"
+    names = ["a.json", "gone.json", "b.json", "grown.bin", "c.json"]
+    source = factory()
+    try:
+        whole = source.read_small([str(folder / n) for n in names])
+    finally:
+        source.close()
+    assert [w and (w.data, w.mtime) for w in whole] == [
+        ((folder / n).read_bytes(), int((folder / n).stat().st_mtime)) if n.endswith("json")
+        and n != "gone.json" else None for n in names]
+    jobs = [download.DownloadJob(str(folder / n), out / n, 10, 0) for n in names]
+    results = download.fetch_all(jobs, factory, download.DownloadSettings(workers=1, retries=0))
+    assert [r.job for r in results] == jobs
+    assert [r.status for r in results] == ["downloaded", "missing", "downloaded", "downloaded",
+                                           "downloaded"]
+    for name in sizes:
+        assert same_file(folder / name, out / name), name
+    assert sorted(p.name for p in out.iterdir()) == sorted(sizes)
+    assert [r.status for r in download.fetch_all(jobs, factory, download.DownloadSettings())] == [
+        "skipped", "missing", "skipped", "skipped", "skipped"]
