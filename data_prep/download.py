@@ -8,7 +8,9 @@ onto another version of the file would mix the two; a file of one chunk is fetch
 against the server's, the server's mtime is copied onto it and it is renamed to its final
 name in one ``os.replace``. A file already present with the server's size and mtime is
 skipped. Dropped connections are retried with exponential backoff (tenacity) on a fresh
-connection. :func:`fetch_all` is the engine ``data_prep.find`` uses for interval files too.
+connection. Small files are asked for in batches per connection (:func:`fetch_small`), any
+it does not complete one by one. :func:`fetch_all` is the engine ``data_prep.find`` uses for
+interval files too.
 """
 
 from __future__ import annotations
