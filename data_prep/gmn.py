@@ -29,9 +29,11 @@ _TIMELAPSE_RE = re.compile(
     r"(?P<edate>\d{8})(?P<esep>[_-])(?P<etime>\d{6})"
     r"(?P<rest>.*)$"
 )
-_DETECTED_RE = re.compile(
-    rf"^(?P<station>{STATION_PATTERN})_(?P<date>\d{{8}})_(?P<time>\d{{6}})_(?P<usec>\d{{6}})_detected$"
+_DETECTED_BODY = (
+    rf"(?P<station>{STATION_PATTERN})_(?P<date>\d{{8}})_(?P<time>\d{{6}})_(?P<usec>\d{{6}})_detected"
 )
+_DETECTED_RE = re.compile(rf"^{_DETECTED_BODY}$")
+_DETECTED_ANYWHERE_RE = re.compile(_DETECTED_BODY)
 _FRAME_TIME_RE = re.compile(r"^(?P<date>\d{8})_(?P<time>\d{6})_(?P<ms>\d{3})(?:_(?P<suffix>[nd]))?$")
 _IMAGE_RE = re.compile(
     rf"^(?:(?P<station>{STATION_PATTERN})_)?(?P<date>\d{{8}})_(?P<time>\d{{6}})_(?P<ms>\d{{3}})\.png$"
@@ -246,6 +248,13 @@ def parse_detected_folder(name: str, source: str | Path | None = None) -> Detect
         )
     start = _parse_datetime(m["date"], m["time"], "_detected folder name", base, source)
     return DetectedFolder(m["station"], start.replace(microsecond=int(m["usec"])))
+
+
+def find_detected_folder(path: str | Path) -> DetectedFolder | None:
+    """The ``_detected`` folder named anywhere in ``path`` (file name or a parent folder),
+    the one nearest the file name when several appear; None when there is none."""
+    matches = [m.group(0) for m in _DETECTED_ANYWHERE_RE.finditer(str(path))]
+    return parse_detected_folder(matches[-1], path) if matches else None
 
 
 def format_detected_folder(station: str, start: datetime) -> str:

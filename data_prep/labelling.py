@@ -13,7 +13,6 @@ anywhere in their path. No I/O here.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,19 +20,17 @@ from datetime import date, datetime
 from pathlib import PurePath
 
 from data_prep.gmn import (
-    STATION_PATTERN,
     ClearIntervals,
     ImageName,
+    find_detected_folder,
     format_night,
     night_of,
-    parse_detected_folder,
 )
 
 CLEAR = "clear"
 CLOUDY = "cloudy"
 LABEL_COLUMNS = ("image_filename", "label", "station", "night", "timestamp", "edge_distance_s")
 
-_DETECTED_IN_PATH_RE = re.compile(rf"{STATION_PATTERN}_\d{{8}}_\d{{6}}_\d{{6}}_detected")
 
 Interval = tuple[datetime, datetime]
 StationNight = tuple[str, date]
@@ -62,11 +59,8 @@ def interval_file_key(path: str | PurePath) -> StationNight | None:
     """The (station, night) an interval file belongs to, from the ``_detected`` folder name
     anywhere in its path (file name or a parent folder); None when no such name is there.
     When several appear, the one nearest the file name wins."""
-    matches = _DETECTED_IN_PATH_RE.findall(str(path))
-    if not matches:
-        return None
-    folder = parse_detected_folder(matches[-1], path)
-    return folder.station, folder.night
+    folder = find_detected_folder(path)
+    return None if folder is None else (folder.station, folder.night)
 
 
 def merge_clear_intervals(parts: Iterable[ClearIntervals]) -> tuple[Interval, ...]:

@@ -303,3 +303,13 @@ def test_target_lists():
         gmn.parse_target_list("CAWEC2_20251106_234624_983.png\n\nbad.png,clear\n", "targets.csv")
     with pytest.raises(GMNFormatError, match=r"line 2: malformed image name: 'image_filename'"):
         gmn.parse_target_list("CAWEC2_20251106_234624_983.png\nimage_filename,label\n")
+
+
+def test_find_detected_folder_anywhere_in_a_path_nearest_the_file_wins():
+    found = gmn.find_detected_folder(
+        "data/flux_time_intervals/CAWEC2_20251114_230105_018000_detected/"
+        "CAWEC2_20251115_230105_018000_detected_flux_time_intervals.json"
+    )
+    assert found is not None
+    assert (found.station, gmn.format_night(found.night)) == ("CAWEC2", "20251115")
+    assert gmn.find_detected_folder("data/flux_time_intervals/notes.json") is None
