@@ -299,6 +299,11 @@ class SftpFile:
         while remaining > 0 and (data := self._fh.read(min(chunk_size, remaining))):
             remaining -= len(data)
             yield data
+        if remaining > 0:
+            # paramiko reports a channel closed mid-file as end of file: the size fstat gave is
+            # the truth, so a short read is a dropped connection, retried and resumed.
+            raise EOFError(f"the transfer ended {remaining} bytes before the end of the file "
+                           f"(connection dropped?)")
 
     def close(self) -> None:
         # The reply to the close is not waited for (paramiko's own way of closing a file it
