@@ -39,6 +39,7 @@ from paramiko.sftp import (
     int64,
 )
 
+from data_prep.channel_buffer import use_block_queue
 from data_prep.host_keys import HostKeyError, changed_host_key_message, configure_host_keys
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,10 @@ class RemoteFile(Protocol):
     size: int
     mtime: int
 
-    def chunks(self, offset: int, chunk_size: int, pipelined: bool = True) -> Iterator[bytes]: ...
+    def chunks(self, offset: int, chunk_size: int, pipelined: bool = True) -> Iterator[bytes]:
+        """The file's bytes from ``offset`` on, in blocks of about ``chunk_size`` (a source
+        that streams a file in blocks of its own, like SFTP read-ahead, yields those)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -295,6 +299,9 @@ class SftpFile:
             # Queue read requests for the rest of the file so the server streams it back-to-back
             # (a small file is one plain read: a prefetch thread would cost more).
             self._fh.prefetch(self.size, PREFETCH_REQUESTS)
+            # Read in the requests' own blocks: each reply is then handed on as it came, where
+            # any other size makes paramiko cut and join replies (copies of every byte).
+            chunk_size = READ_REQUEST_SIZE
         # Stop at the size fstat gave instead of asking past the end: one round trip less per file.
         while remaining > 0 and (data := self._fh.read(min(chunk_size, remaining))):
             remaining -= len(data)
@@ -334,8 +341,17 @@ class SftpSource:
         configure_host_keys(self._client, settings.host, settings.port, settings.known_hosts,
                             settings.accept_new_host_key, host_key_lock or threading.Lock())
         self._connect()
-        self._sftp = paramiko.SFTPClient.from_transport(
-            self._client.get_transport(), window_size=WINDOW_SIZE, max_packet_size=MAX_PACKET_SIZE)
+        # paramiko's SFTPClient.from_transport, with our receive buffer put in before the
+        # server can send anything (channel_buffer.py says why).
+        channel = self._client.get_transport().open_session(window_size=WINDOW_SIZE,
+                                                            max_packet_size=MAX_PACKET_SIZE)
+        try:
+            use_block_queue(channel)
+            channel.invoke_subsystem("sftp")
+            self._sftp = paramiko.SFTPClient(channel)
+        except BaseException:
+            self._client.close()
+            raise
 
     def _connect(self) -> None:
         s = self.settings

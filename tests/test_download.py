@@ -137,6 +137,25 @@ def test_dropped_connection_is_retried_and_completes(sshd_server, big_file, tmp_
     assert same_file(data / "raw_data" / big_file.name, big_file)
 
 
+def test_part_at_any_offset_is_continued_at_full_speed_to_an_identical_file(sshd_server, big_file,
+                                                                            tmp_path):
+    # The read-ahead path (no pacing) from an offset that is not a multiple of any block size,
+    # as a .part left by a killed run is.
+    known = sshd_server.write_known_hosts(tmp_path / "known_hosts")
+    data = tmp_path / "data"
+    local = data / "raw_data" / big_file.name
+    local.parent.mkdir(parents=True)
+    offset = 5 * 2**20 + 4321
+    part_path(local).write_bytes(big_file.read_bytes()[:offset])
+    part_source_path(local).write_text(part_source_text(BIG_SIZE, 1_700_000_000))
+    manifest = write_manifest(tmp_path / "manifest.csv",
+                              [(str(big_file), f"raw_data/{big_file.name}", BIG_SIZE, 1_700_000_000)])
+    summary = download.run(cfg_for(sshd_server, data, known, f"download.manifest={manifest}"))
+    assert summary.ok, summary.failures
+    assert summary.counts["bytes"] == BIG_SIZE - offset
+    assert same_file(local, big_file) and not part_path(local).exists()
+
+
 def test_unsafe_manifest_rows_and_missing_files_fail_by_name(sshd_server, big_file, tmp_path):
     make_small_archive(sshd_server.root)
     known = sshd_server.write_known_hosts(tmp_path / "known_hosts")
