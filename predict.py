@@ -16,12 +16,12 @@ def main(cfg: DictConfig) -> None:
         print("predict.py: say what to predict: input=<image, folder or glob>", file=sys.stderr)
         sys.exit(2)
     from gmn_weather.model import CheckpointError
-    from gmn_weather.predict import run
+    from gmn_weather.predict import PredictInputError, run
 
     try:
         summary = run(str(cfg.checkpoint), str(cfg.input), str(cfg.output), cfg.threshold,
                       int(cfg.batch_size), int(cfg.num_workers), cfg.device)
-    except (FileNotFoundError, CheckpointError) as exc:
+    except (FileNotFoundError, CheckpointError, PredictInputError) as exc:
         print(f"predict.py: {exc}", file=sys.stderr)
         sys.exit(2)
     print("\n".join(summary.lines()))

@@ -50,6 +50,10 @@ def _collate(items):
     return images, [i for _, i in good], [(i, e) for t, i, e in items if t is None]
 
 
+class PredictInputError(ValueError):
+    """A predict.py setting that cannot be used; the message names it."""
+
+
 def label_rows(prob_clear: Iterable[float], threshold: float) -> list[tuple[str, float]]:
     """(prediction, confidence) per probability; confidence is the predicted class's probability."""
     rows = []
@@ -135,6 +139,9 @@ class PredictSummary:
 def run(checkpoint: str, input_spec: str, output: str, threshold: float | None = None,
         batch_size: int = 32, num_workers: int = 0, device: str | None = None) -> PredictSummary:
     """What ``predict.py`` does: predict every image under ``input_spec`` into ``output``."""
+    if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
+        raise PredictInputError(f"threshold={threshold}: a threshold on prob_clear lies in [0, 1] "
+                         f"(null uses the model's own)")
     files, base = resolve_inputs(input_spec)
     if not files:
         raise FileNotFoundError(f"input={input_spec}: the folder holds no images "
