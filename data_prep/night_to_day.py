@@ -10,6 +10,7 @@ start, and a rerun sends nothing for images the manifest lists as done or blocke
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import logging
 import os
@@ -18,15 +19,24 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import hydra
+import numpy as np
 from omegaconf import DictConfig
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from data_prep.converters.local_day_style import LOCAL_MODEL, day_style, params_from_config
+from data_prep.converters.local_day_style import (
+    LOCAL_MODEL,
+    DayStyleParams,
+    calibrated_clear_star_density,
+    day_style,
+    frame_star_density,
+    params_from_config,
+    wants_auto_density,
+)
 from data_prep.converters.manifest import (
     ManifestError,
     ManifestRow,
@@ -148,11 +158,73 @@ def save_png(image: Image.Image, path: Path) -> None:
 # --- converter=local -------------------------------------------------------------------------
 
 
+def _station_of(name: str) -> str | None:
+    try:
+        return parse_image_name(name).station
+    except GMNFormatError:
+        return None
+
+
+def clear_frames_by_station(labels_csv: Path) -> dict[str, list[str]]:
+    """The image names labelled clear in ``labels_csv`` (label step's output), by station."""
+    by_station: dict[str, list[str]] = {}
+    with labels_csv.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"image_filename", "label", "station"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{labels_csv}: no column(s) {', '.join(sorted(missing))} "
+                             f"(expected the label step's output)")
+        for row in reader:
+            if row["label"] == "clear":
+                by_station.setdefault(row["station"], []).append(row["image_filename"])
+    return by_station
+
+
+def _clear_star_densities(cfg: DictConfig, params: DayStyleParams, night_dir: Path,
+                          stations: set[str], summary: StepSummary) -> dict[str, float]:
+    """``converter.clear_star_density: auto``: each station's value, measured on up to
+    ``converter.calibration_frames`` of its frames labelled clear. A station without any
+    keeps the default, with a warning."""
+    labels_csv = Path(cfg.label.output)
+    clear = clear_frames_by_station(labels_csv) if labels_csv.is_file() else {}
+    limit = max(1, int(cfg.converter.get("calibration_frames", 40)))
+    measured: dict[str, float] = {}
+    for station in sorted(stations):
+        names = sorted(n for n in clear.get(station, []) if (night_dir / n).is_file())
+        densities = []
+        for name in names[::max(1, -(-len(names) // limit))]:  # evenly spread over its nights
+            try:
+                _, night = _read_night(night_dir / name)
+            except (OSError, UnidentifiedImageError):
+                continue  # counted as failed when it is converted
+            densities.append(frame_star_density(np.asarray(night.convert("L")), params))
+        value = calibrated_clear_star_density(densities)
+        if value is None:
+            log.warning("converter=local: no readable frames labelled clear for station %s in "
+                        "%s: clear_star_density=%.2f (the default; set "
+                        "converter.clear_star_density for this camera)", station, labels_csv,
+                        params.clear_star_density)
+            summary.count("stations_default_density")
+            continue
+        measured[station] = value
+        log.info("converter=local: station %s clear_star_density=%.2f from %d frame(s) "
+                 "labelled clear", station, value, len(densities))
+        summary.count("stations_calibrated")
+    return measured
+
+
 def _run_local(cfg: DictConfig, plan: Plan, night_dir: Path, day_dir: Path,
                writer: ManifestWriter, summary: StepSummary) -> None:
     params = params_from_config(cfg.converter)
-    params_hash = hashlib.sha256(repr(params).encode()).hexdigest()[:12]
+    by_station = {None: params}
+    if wants_auto_density(cfg.converter) and plan.todo:
+        stations = {s for s in map(_station_of, plan.todo) if s is not None}
+        for station, value in _clear_star_densities(cfg, params, night_dir, stations,
+                                                    summary).items():
+            by_station[station] = replace(params, clear_star_density=value)
     for name in tqdm(plan.todo, desc="night_to_day (local)", unit="image"):
+        station_params = by_station.get(_station_of(name), params)
+        params_hash = hashlib.sha256(repr(station_params).encode()).hexdigest()[:12]
         try:
             _, night = _read_night(night_dir / name)
         except (OSError, UnidentifiedImageError) as exc:
@@ -161,7 +233,7 @@ def _run_local(cfg: DictConfig, plan: Plan, night_dir: Path, day_dir: Path,
             summary.count("failed")
             summary.add_failure(f"{night_dir / name}: unreadable image ({exc})")
             continue
-        save_png(day_style(night, params), day_dir / name)
+        save_png(day_style(night, station_params), day_dir / name)
         writer.record(ManifestRow(name, "done", 0, False, False, LOCAL_MODEL, params_hash, ""))
         summary.count("done")
 

@@ -10,10 +10,14 @@ from fixtures_gemini import prep_config
 from PIL import Image
 
 from data_prep.converters.local_day_style import (
+    CLEAR_DENSITY_SHARE,
     DayStyleParams,
+    calibrated_clear_star_density,
     day_style,
+    frame_star_density,
     params_from_config,
     sky_parts,
+    wants_auto_density,
 )
 
 W, H, GROUND_ROW = 160, 90, 75
@@ -120,3 +124,24 @@ def test_params_come_from_the_local_config():
     assert params.star_size == 7 and params.sky_top == (1, 2, 3)
     assert params.clear_star_density == 2.5
     assert params.cloud_color == DayStyleParams().cloud_color
+
+
+def test_frame_star_density_counts_stars_per_percent_of_the_frame():
+    # 9 x 20 stars over the 160x75 sky: 180 / 12000 pixels, times 144 pixels (1 % of 160x90).
+    assert frame_star_density(night_frame()) == pytest.approx(180 / 12000 * 144, rel=0.15)
+    assert frame_star_density(night_frame(stars_where=lambda y, x: False)) == 0.0
+
+
+def test_calibration_takes_a_share_of_the_clear_frames_median():
+    assert calibrated_clear_star_density([2.0, 2.2, 1.0]) == pytest.approx(
+        2.0 * CLEAR_DENSITY_SHARE)
+    assert calibrated_clear_star_density([]) is None
+    assert calibrated_clear_star_density([0.0, 0.0]) is None  # no stars: nothing to go by
+
+
+def test_auto_density_keeps_the_default_and_a_bad_value_is_named():
+    cfg = prep_config(["converter=local"])
+    assert wants_auto_density(cfg.converter)  # the default
+    assert params_from_config(cfg.converter).clear_star_density == 1.2
+    with pytest.raises(ValueError, match="converter.clear_star_density='lots'.*or auto"):
+        params_from_config(prep_config(["converter.clear_star_density=lots"]).converter)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 from fixtures_gemini import make_night_image, prep_config
@@ -55,3 +56,38 @@ def test_none_converts_nothing_and_points_training_at_the_night_frames(tmp_path,
     assert "data.image_dir=" + str(data / "extracted_night") in caplog.text
     assert not (data / "converted_day").exists()
     assert not (data / "night_to_day_manifest.csv").exists()
+
+
+def starry_frame(path, spacing: int) -> None:
+    """160x90 frame: sky at 30 DN, a star every ``spacing`` pixels, dark ground from row 75."""
+    frame = np.full((90, 160), 30, dtype=np.uint8)
+    frame[4:72:spacing, 4:156:spacing] = 200
+    frame[75:] = 5
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(frame, mode="L").save(path)
+
+
+def test_auto_star_density_is_measured_per_station_on_its_clear_frames(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="data_prep.night_to_day")
+    data = tmp_path / "data"
+    night = data / "extracted_night"
+    rows = ["image_filename,label,station,night,timestamp,edge_distance_s"]
+    for i in range(4):  # AA0001's clear frames: a star every 8 px (about 2.2 per 1 %)
+        name = f"AA0001_20251106_2300{i:02d}_000.png"
+        starry_frame(night / name, 8)
+        rows.append(f"{name},clear,AA0001,20251105,2025-11-06T23:00:{i:02d}+00:00,900")
+    for i in range(2):  # BB0002 has only cloudy-labelled frames
+        name = f"BB0002_20251106_2300{i:02d}_000.png"
+        starry_frame(night / name, 16)
+        rows.append(f"{name},cloudy,BB0002,20251105,2025-11-06T23:00:{i:02d}+00:00,900")
+    (data / "extracted_night_labels.csv").write_text("\n".join(rows) + "\n")
+
+    summary = night_to_day.run(prep_config([f"paths.data_dir={data}"]))
+    assert summary.counts["done"] == 6 and summary.exit_code == 0
+    assert summary.counts["stations_calibrated"] == 1
+    assert summary.counts["stations_default_density"] == 1
+    measured = re.search(r"station AA0001 clear_star_density=(\d+\.\d+) from 4 frame", caplog.text)
+    assert measured and 1.2 < float(measured[1]) < 1.7  # 0.65 x about 2.2
+    assert "no readable frames labelled clear for station BB0002" in caplog.text
+    hashes = {n[:6]: r.prompt_hash for n, r in read_manifest(data / "night_to_day_manifest.csv").items()}
+    assert hashes["AA0001"] != hashes["BB0002"]  # each station's settings are recorded

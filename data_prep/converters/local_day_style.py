@@ -28,6 +28,10 @@ from PIL import Image
 from scipy import ndimage
 
 LOCAL_MODEL = "local-day-style"
+# converter.clear_star_density=auto: a sky counts as fully clear from this share of the
+# median star density of a station's frames labelled clear (the demo's clear frames show
+# about 1.8; 1.2, which tracked their true cloud cover best, is two thirds of that).
+CLEAR_DENSITY_SHARE = 0.65
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,8 @@ class DayStyleParams:
     star_contrast: float = 25.0  # DN above the starless background for a point to be a star
     # Stars per 1 % of the frame's area (counted over its sky part) from which the sky is
     # clear, at this camera's resolution and exposure: the demo's 320x180 synthetic clear
-    # frames show 2-3, fewer in the corners; half as many: half cloud.
+    # frames show about 1.8 (median over the sky), more in the middle, fewer in the
+    # corners; half as many: half cloud. converter.clear_star_density=auto measures it.
     clear_star_density: float = 1.2
     star_density_radius: float = 0.15  # Gaussian radius of the star-density map, frame heights
     sky_top: tuple[int, int, int] = (62, 120, 196)
@@ -123,20 +128,47 @@ class SkyParts:
         return float(self.cloud[sky].mean()) if sky.any() else 0.0
 
 
+def _foreground(starless: np.ndarray, params: DayStyleParams) -> tuple[np.ndarray, float]:
+    """Foreground weight (0..1) of each pixel and the brightness (0..1) under which it starts:
+    clearly darker than the frame's typical level (ground, buildings, the overlay strip),
+    fading in over half that level so there is no hard edge."""
+    v = starless.astype(np.float32) / 255.0
+    fg_level = params.foreground_fraction * _level(np.bincount(starless.ravel(), minlength=256),
+                                                   0.5)
+    if fg_level > 0:
+        return _smoothstep((fg_level - v) / (0.5 * fg_level)), fg_level
+    return np.zeros_like(v), fg_level
+
+
+def frame_star_density(gray: np.ndarray, params: DayStyleParams = DayStyleParams()) -> float:
+    """The median star density over the sky part of a grayscale frame (stars per 1 % of the
+    frame's area): on a clear frame, what this camera shows of a clear sky."""
+    opened = _opening(gray, params.star_size)
+    foreground, _ = _foreground(_blur(opened, params.star_size), params)
+    sky = foreground < 0.5
+    if not sky.any():
+        return 0.0
+    density = star_density(find_stars(gray, opened, params.star_contrast), sky, params)
+    return float(np.median(density[sky]))
+
+
+def calibrated_clear_star_density(clear_frame_densities: list[float]) -> float | None:
+    """``clear_star_density`` for a camera from :func:`frame_star_density` of frames known to
+    be clear: a share (:data:`CLEAR_DENSITY_SHARE`) of their median, as a clear sky shows
+    fewer stars in the corners and near the horizon than in the middle. None without frames
+    or stars."""
+    if not clear_frame_densities:
+        return None
+    value = float(np.median(clear_frame_densities)) * CLEAR_DENSITY_SHARE
+    return value if value > 0 else None
+
+
 def sky_parts(gray: np.ndarray, params: DayStyleParams = DayStyleParams()) -> SkyParts:
     """Split a grayscale night frame (HxW uint8) into cloud, clear sky and foreground."""
     opened = _opening(gray, params.star_size)
     starless = _blur(opened, params.star_size)
     v = starless.astype(np.float32) / 255.0
-
-    # Foreground: clearly darker than the frame's typical level (ground, buildings, the
-    # overlay strip), fading in over half that level so there is no hard edge.
-    fg_level = params.foreground_fraction * _level(np.bincount(starless.ravel(), minlength=256),
-                                                   0.5)
-    if fg_level > 0:
-        foreground = _smoothstep((fg_level - v) / (0.5 * fg_level))
-    else:
-        foreground = np.zeros_like(v)
+    foreground, fg_level = _foreground(starless, params)
     sky = foreground < 0.5
 
     density = star_density(find_stars(gray, opened, params.star_contrast), sky, params)
@@ -187,14 +219,27 @@ def day_style(night: Image.Image, params: DayStyleParams = DayStyleParams()) -> 
     return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8))
 
 
+AUTO = "auto"
+
+
 def params_from_config(cfg) -> DayStyleParams:
-    """Build :class:`DayStyleParams` from the ``converter`` config group (missing keys keep
-    their defaults)."""
+    """Build :class:`DayStyleParams` from the ``converter`` config group (missing keys, and
+    ``clear_star_density: auto``, which the step measures per station, keep their defaults)."""
     defaults = DayStyleParams()
     values = {}
     for name in DayStyleParams.__dataclass_fields__:
-        if name in cfg and cfg[name] is not None:
+        if name in cfg and cfg[name] is not None and cfg[name] != AUTO:
             value = cfg[name]
-            values[name] = tuple(int(v) for v in value) if isinstance(
-                getattr(defaults, name), tuple) else type(getattr(defaults, name))(value)
+            try:
+                values[name] = tuple(int(v) for v in value) if isinstance(
+                    getattr(defaults, name), tuple) else type(getattr(defaults, name))(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"converter.{name}={value!r}: expected "
+                                 f"{type(getattr(defaults, name)).__name__}"
+                                 f"{' or auto' if name == 'clear_star_density' else ''}") from None
     return DayStyleParams(**values)
+
+
+def wants_auto_density(cfg) -> bool:
+    """``converter.clear_star_density: auto``: measure it per station from labelled frames."""
+    return cfg.get("clear_star_density") == AUTO
