@@ -140,16 +140,35 @@ def _foreground(starless: np.ndarray, params: DayStyleParams) -> tuple[np.ndarra
     return np.zeros_like(v), fg_level
 
 
+@dataclass(frozen=True)
+class _StarMap:
+    starless: np.ndarray  # the frame with its stars removed (uint8)
+    foreground: np.ndarray
+    foreground_level: float
+    density: np.ndarray  # stars per 1 % of the frame's area, per pixel (see star_density)
+
+    @property
+    def sky(self) -> np.ndarray:
+        return self.foreground < 0.5
+
+
+def _star_map(gray: np.ndarray, params: DayStyleParams) -> _StarMap:
+    """What both the cloud split and the calibration start from: the starless frame, its
+    foreground, and the density of the stars found in its sky."""
+    opened = _opening(gray, params.star_size)
+    starless = _blur(opened, params.star_size)
+    foreground, fg_level = _foreground(starless, params)
+    density = star_density(find_stars(gray, opened, params.star_contrast), foreground < 0.5,
+                           params)
+    return _StarMap(starless, foreground, fg_level, density)
+
+
 def frame_star_density(gray: np.ndarray, params: DayStyleParams = DayStyleParams()) -> float:
     """The median star density over the sky part of a grayscale frame (stars per 1 % of the
     frame's area): on a clear frame, what this camera shows of a clear sky."""
-    opened = _opening(gray, params.star_size)
-    foreground, _ = _foreground(_blur(opened, params.star_size), params)
-    sky = foreground < 0.5
-    if not sky.any():
-        return 0.0
-    density = star_density(find_stars(gray, opened, params.star_contrast), sky, params)
-    return float(np.median(density[sky]))
+    stars = _star_map(gray, params)
+    sky = stars.sky
+    return float(np.median(stars.density[sky])) if sky.any() else 0.0
 
 
 def calibrated_clear_star_density(clear_frame_densities: list[float]) -> float | None:
@@ -165,13 +184,9 @@ def calibrated_clear_star_density(clear_frame_densities: list[float]) -> float |
 
 def sky_parts(gray: np.ndarray, params: DayStyleParams = DayStyleParams()) -> SkyParts:
     """Split a grayscale night frame (HxW uint8) into cloud, clear sky and foreground."""
-    opened = _opening(gray, params.star_size)
-    starless = _blur(opened, params.star_size)
+    stars = _star_map(gray, params)
+    starless, foreground, density, sky = stars.starless, stars.foreground, stars.density, stars.sky
     v = starless.astype(np.float32) / 255.0
-    foreground, fg_level = _foreground(starless, params)
-    sky = foreground < 0.5
-
-    density = star_density(find_stars(gray, opened, params.star_contrast), sky, params)
     # Stars at a clear sky's density: clear; none: cloud, lit or dark.
     clear = _smoothstep(density / params.clear_star_density)
     cloud = 1.0 - clear
@@ -188,7 +203,7 @@ def sky_parts(gray: np.ndarray, params: DayStyleParams = DayStyleParams()) -> Sk
         thinned = _smoothstep(2.0 - density / params.clear_star_density)
         cloud = np.maximum(cloud, bright * thinned)
     return SkyParts((cloud * (1.0 - foreground)).astype(np.float32),
-                    foreground.astype(np.float32), v, fg_level)
+                    foreground.astype(np.float32), v, stars.foreground_level)
 
 
 def day_style(night: Image.Image, params: DayStyleParams = DayStyleParams()) -> Image.Image:
