@@ -216,15 +216,16 @@ def _clear_star_densities(cfg: DictConfig, params: DayStyleParams, night_dir: Pa
 def _run_local(cfg: DictConfig, plan: Plan, night_dir: Path, day_dir: Path,
                writer: ManifestWriter, summary: StepSummary) -> None:
     params = params_from_config(cfg.converter)
-    by_station = {None: params}
+    by_station: dict[str | None, DayStyleParams] = {None: params}
     if wants_auto_density(cfg.converter) and plan.todo:
         stations = {s for s in map(_station_of, plan.todo) if s is not None}
         for station, value in _clear_star_densities(cfg, params, night_dir, stations,
                                                     summary).items():
             by_station[station] = replace(params, clear_star_density=value)
+    hashes = {p: hashlib.sha256(repr(p).encode()).hexdigest()[:12] for p in by_station.values()}
     for name in tqdm(plan.todo, desc="night_to_day (local)", unit="image"):
         station_params = by_station.get(_station_of(name), params)
-        params_hash = hashlib.sha256(repr(station_params).encode()).hexdigest()[:12]
+        params_hash = hashes[station_params]
         try:
             _, night = _read_night(night_dir / name)
         except (OSError, UnidentifiedImageError) as exc:
