@@ -140,8 +140,8 @@ def run(checkpoint: str, input_spec: str, output: str, threshold: float | None =
         batch_size: int = 32, num_workers: int = 0, device: str | None = None) -> PredictSummary:
     """What ``predict.py`` does: predict every image under ``input_spec`` into ``output``."""
     if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
-        raise PredictInputError(f"threshold={threshold}: a threshold on prob_clear lies in [0, 1] "
-                         f"(null uses the model's own)")
+        raise PredictInputError(f"threshold={threshold}: a threshold on prob_clear lies in "
+                                f"[0, 1] (null uses the model's own)")
     files, base = resolve_inputs(input_spec)
     if not files:
         raise FileNotFoundError(f"input={input_spec}: the folder holds no images "
