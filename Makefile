@@ -24,7 +24,7 @@ lint: $(STAMP)
 # The whole pipeline offline on a synthetic archive: data in demo_data/, runs in demo_outputs/.
 # Reruns resume (each step skips completed work); `make clean-demo` starts over.
 demo: $(STAMP)
-	$(BIN)/python -m gmn_weather.demo
+	$(BIN)/python -m gmn_demo
 
 clean-demo:
 	rm -rf demo_data demo_outputs

@@ -25,7 +25,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from data_prep.summary import StepSummary
-from gmn_weather.atomic import write_json
+from gmn_base.atomic import write_json
 
 log = logging.getLogger("data_prep")
 

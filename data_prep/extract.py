@@ -38,7 +38,10 @@ from data_prep.frame_selection import (
     sample_night,
     spread_over_videos,
 )
-from data_prep.gmn import (
+from data_prep.label import format_names, load_interval_index
+from data_prep.summary import StepSummary, run_step
+from gmn_base.atomic import atomic_path, remove_stale_temporaries
+from gmn_base.formats import (
     VIDEO_SUFFIX,
     GMNFormatError,
     ImageName,
@@ -50,9 +53,6 @@ from data_prep.gmn import (
     parse_target_list,
     parse_timelapse_name,
 )
-from data_prep.label import format_names, load_interval_index
-from data_prep.summary import StepSummary, run_step
-from gmn_weather.atomic import atomic_path, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 

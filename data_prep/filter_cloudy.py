@@ -18,8 +18,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from data_prep.gmn import GMNFormatError, load_interval_file
 from data_prep.summary import StepSummary, run_step
+from gmn_base.formats import GMNFormatError, load_interval_file
 
 log = logging.getLogger(__name__)
 

@@ -25,17 +25,6 @@ from omegaconf import DictConfig
 
 from data_prep.download import DownloadJob, fetch_all, settings_from_config
 from data_prep.filter_cloudy import ALL_CLOUDY_DIR, move_all_cloudy
-from data_prep.gmn import (
-    INTERVAL_FILE_NAME,
-    ClearIntervals,
-    DetectedFolder,
-    GMNFormatError,
-    format_night,
-    load_interval_file,
-    parse_detected_folder,
-    parse_night,
-    parse_station,
-)
 from data_prep.host_keys import HostKeyError
 from data_prep.source import (
     RemoteEntry,
@@ -47,7 +36,18 @@ from data_prep.source import (
     source_factory,
 )
 from data_prep.summary import StepSummary, run_step
-from gmn_weather.atomic import write_json, write_text
+from gmn_base.atomic import write_json, write_text
+from gmn_base.formats import (
+    INTERVAL_FILE_NAME,
+    ClearIntervals,
+    DetectedFolder,
+    GMNFormatError,
+    format_night,
+    load_interval_file,
+    parse_detected_folder,
+    parse_night,
+    parse_station,
+)
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import paramiko
 
-from gmn_weather.atomic import write_text
+from gmn_base.atomic import write_text
 
 log = logging.getLogger(__name__)
 

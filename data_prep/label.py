@@ -24,7 +24,6 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from data_prep.gmn import GMNFormatError, load_interval_file, parse_image_name, parse_station
 from data_prep.labelling import (
     LABEL_COLUMNS,
     Interval,
@@ -37,7 +36,8 @@ from data_prep.labelling import (
     merge_clear_intervals,
 )
 from data_prep.summary import StepSummary, run_step
-from gmn_weather.atomic import TEMP_SUFFIX, write_text
+from gmn_base.atomic import TEMP_SUFFIX, write_text
+from gmn_base.formats import GMNFormatError, load_interval_file, parse_image_name, parse_station
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import PurePath
 
-from data_prep.gmn import (
+from gmn_base.formats import (
     ClearIntervals,
     ImageName,
     find_detected_folder,

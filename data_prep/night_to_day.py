@@ -43,9 +43,9 @@ from data_prep.converters.manifest import (
     read_manifest,
     write_manifest,
 )
-from data_prep.gmn import GMNFormatError, parse_image_name
 from data_prep.summary import StepSummary, run_step
-from gmn_weather.atomic import TEMP_SUFFIX, atomic_path, remove_stale_temporaries
+from gmn_base.atomic import TEMP_SUFFIX, atomic_path, remove_stale_temporaries
+from gmn_base.formats import GMNFormatError, parse_image_name
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,11 @@ from omegaconf import DictConfig
 
 from data_prep.download import MANIFEST_COLUMNS
 from data_prep.find import NightRow, read_nights_csv, report_rejected, safe_names
-from data_prep.gmn import (
+from data_prep.host_keys import HostKeyError
+from data_prep.source import RemoteEntry, SourceError, SourceUnreachable, source_factory
+from data_prep.summary import StepSummary, run_step
+from gmn_base.atomic import write_text
+from gmn_base.formats import (
     FRAMETIMES_SUFFIX,
     LEGACY_TIMESTAMPS_SUFFIX,
     VIDEO_SUFFIX,
@@ -39,10 +43,6 @@ from data_prep.gmn import (
     parse_target_list,
     parse_timelapse_name,
 )
-from data_prep.host_keys import HostKeyError
-from data_prep.source import RemoteEntry, SourceError, SourceUnreachable, source_factory
-from data_prep.summary import StepSummary, run_step
-from gmn_weather.atomic import write_text
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from data_prep.summary import StepSummary
-from gmn_weather.atomic import write_csv
+from gmn_base.atomic import write_csv
 
 log = logging.getLogger("data_prep.review")
 

@@ -9,7 +9,7 @@ interval files come from that night's visible-star fraction through RMS's own ru
 (:mod:`data_prep.rms_intervals`), while the timelapse holds ``frames_per_night`` frames taken
 ``frame_interval_s`` apart in a few bursts spread over the night, so a short demo video still
 samples clear spells, cloudy spells and the edges between them. Every name is produced by
-:mod:`data_prep.gmn`. The same seed gives the same frame-time maps, interval files and truth.
+:mod:`gmn_base.formats`. The same seed gives the same frame-time maps, interval files and truth.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ import pandas as pd
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from tqdm import tqdm
 
-from data_prep import gmn
 from data_prep import sky_render as sky
 from data_prep.rms_intervals import clear_intervals, in_intervals
 from data_prep.summary import StepSummary, run_step
 from data_prep.timelapse_video import encode_timelapse
-from gmn_weather.atomic import atomic_path, remove_stale_temporaries, write_csv, write_json
+from gmn_base import formats as gmn
+from gmn_base.atomic import atomic_path, remove_stale_temporaries, write_csv, write_json
 
 log = logging.getLogger(__name__)
 

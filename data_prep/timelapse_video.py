@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from gmn_weather.atomic import atomic_path
+from gmn_base.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from gmn_weather.atomic import atomic_path, write_json
+from gmn_base.atomic import atomic_path, write_json
 from gmn_weather.model import CheckpointError, SkyClassifier, load_classifier_checkpoint
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from data_prep.gmn import GMNFormatError, format_night, parse_image_name, parse_night
+from gmn_base.formats import GMNFormatError, format_night, parse_image_name, parse_night
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def station_night_group(image_filename: str, station=None, night=None, source=No
     """Group key ``{station}_{night}`` for one image.
 
     Uses the ``station``/``night`` values when given, otherwise parses the image name with
-    :mod:`data_prep.gmn` (night rule: before 12:00 UTC belongs to the previous date).
+    :mod:`gmn_base.formats` (night rule: before 12:00 UTC belongs to the previous date).
     Station-less reference names group by night alone (``unknown_{night}``).
     """
     has_station = isinstance(station, str) and station.strip() != ""

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from gmn_weather.atomic import write_csv
+from gmn_base.atomic import write_csv
 from gmn_weather.pooling import OOF_COLUMNS
 
 log = logging.getLogger(__name__)

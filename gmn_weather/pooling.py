@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gmn_weather.atomic import atomic_path, write_csv, write_json
+from gmn_base.atomic import atomic_path, write_csv, write_json
 from gmn_weather.thresholds import (
     OperatingPoint,
     choose_operating_point,

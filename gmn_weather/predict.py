@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from gmn_weather.atomic import write_csv
+from gmn_base.atomic import write_csv
 from gmn_weather.export import LoadedClassifier, load_classifier
 from gmn_weather.transforms_factory import eval_transform, load_rgb
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from gmn_weather.atomic import write_csv
+from gmn_base.atomic import write_csv
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gmn_weather.atomic import remove_stale_temporaries, write_json, write_text
+from gmn_base.atomic import remove_stale_temporaries, write_json, write_text
 from gmn_weather.config import (
     fingerprint,
     loggable_config,

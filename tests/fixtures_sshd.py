@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from data_prep import gmn
+from gmn_base import formats as gmn
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
 UTC = timezone.utc

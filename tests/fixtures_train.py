@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from data_prep.gmn import format_image_name, format_night, night_of
+from gmn_base.formats import format_image_name, format_night, night_of
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable

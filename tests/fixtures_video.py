@@ -15,8 +15,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from data_prep.gmn import format_frame_times, frame_times_name, timelapse_video_name
 from data_prep.timelapse_video import encode_timelapse
+from gmn_base.formats import format_frame_times, frame_times_name, timelapse_video_name
 
 BLOCK = 16
 COLS, ROWS = 8, 3

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from gmn_weather import demo
-from gmn_weather.daytime_score import DaytimeScore
+from gmn_demo import demo
+from gmn_demo.daytime_score import DaytimeScore
 
 REPO = Path(__file__).resolve().parents[1]
 

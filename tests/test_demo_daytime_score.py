@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gmn_weather import daytime_score as ds
+from gmn_demo import daytime_score as ds
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,7 @@ def test_command_line_prints_the_score(tmp_path):
                   ("CAWEC2_20251107_140005_020.png", "cloudy", 0.8, 0.2)]).to_csv(
         tmp_path / "p.csv", index=False)
     out = subprocess.run(
-        [sys.executable, "-m", "gmn_weather.daytime_score", f"predictions={tmp_path / 'p.csv'}",
+        [sys.executable, "-m", "gmn_demo.daytime_score", f"predictions={tmp_path / 'p.csv'}",
          f"truth={tmp_path / 'truth.csv'}"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr

@@ -14,7 +14,7 @@ from fixtures_video import prep_config, read_frame, remux_faststart, write_index
 from PIL import Image
 
 from data_prep import extract, label
-from data_prep.gmn import format_image_name, format_interval_file, parse_image_name
+from gmn_base.formats import format_image_name, format_interval_file, parse_image_name
 
 UTC = timezone.utc
 MIDNIGHT_START = datetime(2025, 11, 6, 23, 50, 0, tzinfo=UTC)  # 300 frames reach 00:15

@@ -14,8 +14,8 @@ from data_prep.frame_selection import (
     spread_evenly,
     spread_over_videos,
 )
-from data_prep.gmn import ImageName, parse_image_name
 from data_prep.labelling import CLEAR, classify_time
+from gmn_base.formats import ImageName, parse_image_name
 
 UTC = timezone.utc
 START = datetime(2025, 11, 6, 23, 0, 0, 12000, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""data_prep.gmn: GMN names and formats, with real-shaped examples and each malformed case."""
+"""gmn_base.formats: GMN names and formats, with real-shaped examples and each malformed case."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from data_prep import gmn
-from data_prep.gmn import GMNFormatError
+from gmn_base import formats as gmn
+from gmn_base.formats import GMNFormatError
 
 UTC = timezone.utc
 

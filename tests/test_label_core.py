@@ -6,7 +6,6 @@ from pathlib import PurePath
 
 import pytest
 
-from data_prep.gmn import ImageName, parse_image_name
 from data_prep.labelling import (
     CLEAR,
     CLOUDY,
@@ -16,6 +15,7 @@ from data_prep.labelling import (
     label_balance,
     label_images,
 )
+from gmn_base.formats import ImageName, parse_image_name
 
 UTC = timezone.utc
 

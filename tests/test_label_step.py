@@ -11,7 +11,7 @@ from pathlib import Path
 from fixtures_video import prep_config
 
 from data_prep import label
-from data_prep.gmn import format_interval_file
+from gmn_base.formats import format_interval_file
 
 UTC = timezone.utc
 

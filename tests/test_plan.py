@@ -10,8 +10,8 @@ import pytest
 from fixtures_sshd import make_small_archive, make_timelapse, prep_config
 
 from data_prep import find, plan
-from data_prep.gmn import Timelapse
 from data_prep.plan import round_robin
+from gmn_base.formats import Timelapse
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from fixtures_synthetic import SMALL_ARCHIVE
 from PIL import Image
 from scipy.ndimage import maximum_filter, median_filter
 
-from data_prep import gmn
 from data_prep.synthetic import (
     GENERATOR_VERSION,
     TRUTH_COLUMNS,
@@ -30,10 +29,11 @@ from data_prep.synthetic import (
     truth_table,
     write_contact_sheet,
 )
+from gmn_base import formats as gmn
 
 synthetic_archive = fixtures_synthetic.synthetic_archive  # the session's small archive (a fixture)
 
-# DESIGN.md's names, spelled out independently of data_prep.gmn.
+# DESIGN.md's names, spelled out independently of gmn_base.formats.
 FOLDER_RE = re.compile(r"^(?P<st>[A-Z]{2}[A-Z0-9]{4})_(?P<s>\d{8}_\d{6})_to_(?P<e>\d{8}_\d{6})$")
 FILE_RE = r"^{st}_{s}_to_{e}_(frames_timelapse\.mp4|frametimes\.json)$"
 DETECTED_RE = re.compile(r"^(?P<st>[A-Z]{2}[A-Z0-9]{4})_\d{8}_\d{6}_\d{6}_detected$")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from data_prep import gmn
 from data_prep.synthetic import run
+from gmn_base import formats as gmn
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["synthetic.nights=1", "synthetic.frames_per_night=8", "synthetic.width=64",

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gmn_weather.atomic import write_csv, write_json
+from gmn_base.atomic import write_csv, write_json
 from gmn_weather.pooling import PoolingError, pool_folds
 from gmn_weather.thresholds import choose_operating_point, threshold_grid, threshold_table
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gmn_weather.atomic import write_text
+from gmn_base.atomic import write_text
 
 MANIFEST_COLUMNS = ("image_filename", "status", "attempts", "verified", "corrected", "model",
                     "prompt_hash", "error")

@@ -6,7 +6,7 @@ download -> extract -> label -> night_to_day, plus the daytime test frames), the
 ``python train.py -m fold=0,1,2 experiment=demo`` (pooled table and operating point),
 ``python train.py mode=final experiment=demo``, ``python predict.py`` on the daytime frames,
 and finally scores those predictions against the archive's truth
-(:mod:`gmn_weather.daytime_score`). Every choice lives in the configs it names
+(:mod:`gmn_demo.daytime_score`). Every choice lives in the configs it names
 (conf/demo_prep.yaml, conf/experiment/demo.yaml); this module only sequences, times and
 summarises.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from gmn_weather.daytime_score import DaytimeScore, DaytimeScoreError, score_files
+from gmn_demo.daytime_score import DaytimeScore, DaytimeScoreError, score_files
 
 log = logging.getLogger(__name__)
 
