@@ -233,8 +233,8 @@ def choose_operating_point(
     min_precision = _check_unit("analyze.min_precision", min_precision)
     scores = None
     if labels is not None and prob_clear is not None:
-        candidates, source = exact_curve(labels, prob_clear), "exact precision-recall curve"
-        scores = _as_arrays(labels, prob_clear)[1]
+        is_clear, scores = _as_arrays(labels, prob_clear)
+        candidates, source = exact_curve(is_clear, scores), "exact precision-recall curve"
     elif table is not None:
         candidates, source = table, "threshold table"
     else:

@@ -46,7 +46,7 @@ def _load_cache(cache_path: Path) -> pd.DataFrame:
     if not cache_path.is_file():
         return pd.DataFrame(columns=CACHE_COLUMNS)
     try:
-        cache = pd.read_csv(cache_path)
+        cache = pd.read_csv(cache_path, dtype={"image_filename": str})
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         log.warning("feature cache %s unreadable (%s): recomputing its images", cache_path, exc)
         return pd.DataFrame(columns=CACHE_COLUMNS)
