@@ -141,7 +141,7 @@ def test_detected_folders():
     "CAWEC2_20251114_230105_01800_detected", "CAWEC2_20251132_230105_018000_detected",
 ])
 def test_malformed_detected_folders(bad):
-    with pytest.raises(GMNFormatError, match=r"listing: malformed _detected folder name") as err:
+    with pytest.raises(GMNFormatError, match=r"listing: malformed night folder name") as err:
         gmn.parse_detected_folder(bad, "listing")
     assert repr(bad) in str(err.value)
 
