@@ -43,7 +43,7 @@ SETTINGS_FILE = "synthetic_settings.json"
 # Stored in SETTINGS_FILE. Bump it with any change that alters what an archive holds for given
 # settings (frames, frame times, intervals, truth): a rerun then refuses the old archive
 # instead of keeping its videos beside new interval files and truth.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 TRUTH_FILE = "truth.csv"
 TRUTH_COLUMNS = [
     "station", "timestamp", "label", "physical_label", "cloud_fraction",
