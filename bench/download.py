@@ -35,8 +35,9 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from fixtures_sshd import find_sshd, start_sshd
 
-from data_prep.download import DownloadJob, DownloadSettings, fetch_all
-from data_prep.source import source_factory
+from data_prep.remote.connect import source_factory
+from data_prep.remote.fetch import DownloadJob, DownloadSettings
+from data_prep.remote.fetch_pool import fetch_all
 
 
 def make_files(root: Path, big_mb: int, small: int) -> tuple[Path, list[Path]]:

@@ -4,8 +4,8 @@ Makes (once, cached) a night-like video: 8640 frames (12 h at one frame per 5 s)
 H.264 yuv420p 30 fps GOP 120 crf 27, grayscale stars, drifting clouds, sensor noise and the
 RMS text bar. Then for each N (20, 100, 500) it extracts the same N random frames to
 grayscale PNG by
-  ours       data_prep.extract.extract_video: one demux pass, then only the GOPs that hold
-             the frames (PyAV), PNG written atomically;
+  ours       data_prep.video.frames_to_png.extract_video: one demux pass, then only the
+             GOPs that hold the frames (PyAV), PNG written atomically;
   per-frame  one ffmpeg process per frame (``-ss t -i V -frames:v 1``);
   select     one ffmpeg pass with ``select='eq(n,a)+eq(n,b)+...'`` (the reference approach;
              ffmpeg's expression parser gives up somewhere above 100 terms);
@@ -32,8 +32,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from data_prep.extract import ImageOptions, VideoJob, extract_video
-from data_prep.timelapse_video import encode_timelapse
+from data_prep.video.frames_to_png import ImageOptions, VideoJob, extract_video
+from data_prep.video.timelapse_encode import encode_timelapse
 
 FPS = 30
 

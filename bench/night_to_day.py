@@ -40,7 +40,7 @@ from fixtures_gemini import (
 
 from data_prep import night_to_day
 from data_prep.converters import gemini  # noqa: F401 (imported once, before any timing)
-from data_prep.converters.manifest import read_manifest
+from data_prep.converters.night_to_day_manifest import read_manifest
 
 KEY = "bench-key-not-secret"
 

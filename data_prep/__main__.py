@@ -50,7 +50,7 @@ def plan_steps(make_synthetic: bool = False, day_test_set: bool = False,
     """The steps to run, in order. ``skip`` names steps to leave out (``plan_day`` etc.)."""
     steps: list[PlannedStep] = []
     if make_synthetic:
-        steps.append(PlannedStep("synthetic", "data_prep.synthetic"))
+        steps.append(PlannedStep("synthetic", "data_prep.synthetic.__main__"))
     steps += [
         PlannedStep("find", "data_prep.find"),
         PlannedStep("plan", "data_prep.plan"),
@@ -63,7 +63,9 @@ def plan_steps(make_synthetic: bool = False, day_test_set: bool = False,
         ]
     steps.append(PlannedStep("extract", "data_prep.extract"))
     if day_test_set:
-        steps.append(PlannedStep("extract_day", "data_prep.extract", {"extract.kind": "day"}))
+        # The daytime test set is sampled over the daytime videos, never a list of night frames.
+        steps.append(PlannedStep("extract_day", "data_prep.extract",
+                                 {"extract.kind": "day", "extract.target_lists": []}))
     steps += [
         PlannedStep("label", "data_prep.label"),
         PlannedStep("night_to_day", "data_prep.night_to_day"),

@@ -1,20 +1,20 @@
-"""Label extracted night frames clear/cloudy against their own station-night's RMS intervals.
+"""``python -m data_prep.label``: each extracted night frame gets clear/cloudy from its own
+station-night's RMS intervals.
 
-``python -m data_prep.label`` reads every PNG in ``label.images_dir`` (``extracted_night/``),
-finds the interval file of the image's station and night (``night_of``: frames before 12:00
-UTC belong to the previous date's night) among ``label.intervals_dir`` and its
-``all_cloudy_time_intervals/`` subfolder, and writes ``label.output``
-(``extracted_night_labels.csv``: ``image_filename,label,station,night,timestamp,
-edge_distance_s``) atomically. Images whose station-night has no interval file, and
+Reads every PNG in ``label.images_dir`` (``extracted_night/``), finds the interval file of the
+image's station and night (``night_of``: frames before 12:00 UTC belong to the previous date's
+night) among ``label.intervals_dir`` and its ``all_cloudy_time_intervals/`` subfolder, and
+writes ``label.output`` (``extracted_night_labels.csv``: ``image_filename,label,station,night,
+timestamp,edge_distance_s``) atomically. Images whose station-night has no interval file, and
 reference-format names without a station unless ``label.station`` is set, are reported and
 left out, never guessed; the step then exits non-zero. The decisions live in
-:mod:`data_prep.labelling`; this module does the file I/O.
+:mod:`data_prep.nights.label_rules`, the interval files are read by
+:mod:`data_prep.nights.interval_files`, the table is written by
+:mod:`data_prep.nights.label_table`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import time
 from collections import Counter
@@ -24,78 +24,32 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from data_prep.labelling import (
-    LABEL_COLUMNS,
-    Interval,
-    LabelRow,
-    StationNight,
-    format_balance,
-    interval_file_key,
-    label_balance,
-    label_images,
-    merge_clear_intervals,
-)
-from data_prep.summary import StepSummary, run_step
+from data_prep.nights.interval_files import load_interval_index
+from data_prep.nights.label_rules import format_balance, label_balance, label_images
+from data_prep.nights.label_table import labels_csv_text
+from data_prep.summary import StepSummary, format_names, run_step
 from gmn_base.atomic import TEMP_SUFFIX, write_text
-from gmn_base.formats import GMNFormatError, load_interval_file, parse_image_name, parse_station
+from gmn_base.formats import GMNFormatError, ImageName, parse_image_name, parse_station
 
 log = logging.getLogger(__name__)
-
-SHOWN_NAMES = 10  # image names quoted per failure message; the log lists them all
-
-
-def load_interval_index(folder: str | Path) -> tuple[dict[StationNight, tuple[Interval, ...]],
-                                                     list[str]]:
-    """Every interval file under ``folder`` (any depth, so ``all_cloudy_time_intervals/`` too)
-    keyed by the station-night of the ``_detected`` folder name in its path, and the
-    problems met (unreadable or malformed files, station mismatches), each naming the file.
-    Several files of one station-night (a capture restarted mid-night) are merged."""
-    folder = Path(folder)
-    parts: dict[StationNight, list] = {}
-    problems: list[str] = []
-    if not folder.is_dir():
-        return {}, [f"{folder}: interval folder not found (run `python -m data_prep.find` first)"]
-    for path in sorted(folder.rglob("*.json")):
-        try:
-            key = interval_file_key(path.relative_to(folder))
-        except GMNFormatError as exc:
-            problems.append(f"{path}: {exc}")
-            continue
-        if key is None:
-            log.debug("%s: no _detected folder name in it, not an interval file", path)
-            continue
-        try:
-            intervals = load_interval_file(path)
-        except (GMNFormatError, OSError) as exc:
-            problems.append(f"{exc}" if str(path) in str(exc) else f"{path}: {exc}")
-            continue
-        if intervals.station != key[0]:
-            problems.append(f"{path}: stationID {intervals.station!r} does not match the "
-                            f"station {key[0]!r} in its name; file ignored")
-            continue
-        parts.setdefault(key, []).append(intervals)
-    return {key: merge_clear_intervals(found) for key, found in parts.items()}, problems
-
-
-def format_names(names: tuple[str, ...] | list[str]) -> str:
-    shown = ", ".join(names[:SHOWN_NAMES])
-    more = len(names) - SHOWN_NAMES
-    return shown + (f" ... and {more} more" if more > 0 else "")
-
-
-def labels_csv(rows: list[LabelRow]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(LABEL_COLUMNS)
-    for row in rows:
-        writer.writerow(row.as_tuple())
-    return buffer.getvalue()
 
 
 @dataclass
 class LabelOutcome:
     summary: StepSummary
     balance: dict[str, Counter]
+
+
+def night_images(images_dir: Path, summary: StepSummary) -> list[tuple[str, ImageName]]:
+    """Every PNG of ``images_dir`` with its parsed name; bad names are failures."""
+    images = []
+    for path in sorted(images_dir.glob("*.png")):
+        try:
+            images.append((path.name, parse_image_name(path.name, images_dir)))
+        except GMNFormatError as exc:
+            summary.add_failure(str(exc))
+            summary.count("bad_names")
+    return images
 
 
 def label_step(cfg: DictConfig) -> LabelOutcome:
@@ -112,13 +66,7 @@ def label_step(cfg: DictConfig) -> LabelOutcome:
         summary.add_failure(f"{images_dir}: image folder not found "
                             "(run `python -m data_prep.extract` first)")
         return LabelOutcome(summary, {})
-    images = []
-    for path in sorted(images_dir.glob("*.png")):
-        try:
-            images.append((path.name, parse_image_name(path.name, images_dir)))
-        except GMNFormatError as exc:
-            summary.add_failure(str(exc))
-            summary.count("bad_names")
+    images = night_images(images_dir, summary)
     summary.count("images", len(images))
 
     intervals, problems = load_interval_index(lcfg.intervals_dir)
@@ -135,7 +83,7 @@ def label_step(cfg: DictConfig) -> LabelOutcome:
     for row in rows:
         summary.count(row.label)
 
-    write_text(output, labels_csv(rows))
+    write_text(output, labels_csv_text(rows))
     summary.count("labelled", len(rows))
     summary.outputs["labels"] = str(output)
     summary.seconds = time.monotonic() - started

@@ -25,7 +25,7 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig
 
-from data_prep.summary import StepSummary
+from data_prep.summary import StepSummary, run_step
 from gmn_base.atomic import write_csv
 
 log = logging.getLogger("data_prep.review")
@@ -357,18 +357,18 @@ def run(cfg: DictConfig) -> StepSummary:
                       "`python -m data_prep.review create input=predictions.csv images=DIR`")
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
-def main(cfg: DictConfig) -> None:
-    try:
-        summary = run(cfg)
-    except ReviewError as exc:
-        log.error("%s", exc)
-        sys.exit(2)
-    summary.log(log)
+def _run_and_say_how_to_train(cfg: DictConfig) -> StepSummary:
+    summary = run(cfg)
     if summary.ok and "label_overrides" in summary.outputs:
         print(f"label overrides: {summary.outputs['label_overrides']} "
               f"(train with data.label_overrides={summary.outputs['label_overrides']})")
-    sys.exit(summary.exit_code)
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
+def main(cfg: DictConfig) -> None:
+    # A ReviewError names the input or setting to fix: exit 2, no traceback.
+    run_step("review", _run_and_say_how_to_train, cfg, log, user_errors=(ReviewError,))
 
 
 if __name__ == "__main__":

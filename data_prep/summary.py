@@ -1,8 +1,9 @@
 """The report every data-prep step returns: counts, where its outputs are, what failed.
 
 Steps return a :class:`StepSummary` from ``run(cfg)``; their ``main`` calls :func:`run_step`,
-which logs it and exits non-zero when anything failed, and ``python -m data_prep`` collects one per step for the
-closing table.
+which logs it and exits non-zero when anything failed, and ``python -m data_prep`` collects
+one per step for the closing table. :func:`format_names` keeps a failure about many files
+readable.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from omegaconf import DictConfig
+
+SHOWN_NAMES = 10  # file names quoted per failure message; the log lists them all
 
 
 @dataclass
@@ -68,3 +71,10 @@ def run_step(step: str, run: Callable[[DictConfig], StepSummary], cfg: DictConfi
         sys.exit(130)
     summary.log(logger)
     sys.exit(summary.exit_code)
+
+
+def format_names(names: tuple[str, ...] | list[str]) -> str:
+    """The first :data:`SHOWN_NAMES` of ``names``, and how many more."""
+    shown = ", ".join(names[:SHOWN_NAMES])
+    more = len(names) - SHOWN_NAMES
+    return shown + (f" ... and {more} more" if more > 0 else "")

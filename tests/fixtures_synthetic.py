@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from data_prep.synthetic import SyntheticArchive, generate_archive
+from data_prep.synthetic.archive import SyntheticArchive, generate_archive
 
 SMALL_ARCHIVE = {"stations": 2, "nights": 2, "frames_per_night": 125, "width": 160, "height": 90,
                  "seed": 0}

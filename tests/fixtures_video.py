@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from data_prep.timelapse_video import encode_timelapse
+from data_prep.video.timelapse_encode import encode_timelapse
 from gmn_base.formats import format_frame_times, frame_times_name, timelapse_video_name
 
 BLOCK = 16

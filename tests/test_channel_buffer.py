@@ -10,7 +10,7 @@ import threading
 import pytest
 from paramiko.buffered_pipe import PipeTimeout
 
-from data_prep.channel_buffer import HOOKS_PRESENT, BlockQueueBuffer, BlockQueuePipe
+from data_prep.remote.channel_buffer import HOOKS_PRESENT, BlockQueueBuffer, BlockQueuePipe
 
 
 def filled(*blocks: bytes) -> BlockQueueBuffer:

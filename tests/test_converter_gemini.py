@@ -10,23 +10,22 @@ from fixtures_gemini import prep_config
 from google.genai import types
 
 from data_prep import night_to_day
-from data_prep.converters.gemini import (
+from data_prep.converters.gemini_answers import interpret_image_response, parse_star_answer
+from data_prep.converters.gemini_settings import (
     GeminiSettings,
     MissingAPIKeyError,
     api_key_from_env,
-    interpret_image_response,
-    parse_star_answer,
     redactor,
     settings_from_config,
 )
 from data_prep.converters.local_day_style import LOCAL_MODEL
-from data_prep.converters.manifest import (
+from data_prep.converters.night_to_day_manifest import (
     ManifestError,
     ManifestRow,
     format_manifest,
     parse_manifest,
+    plan_work,
 )
-from data_prep.night_to_day import plan_work
 
 PNG = b"\x89PNG\r\n\x1a\n-not-decoded-here"
 
@@ -155,7 +154,8 @@ def test_errors_that_stop_the_whole_run():
 
     from google.genai import errors
 
-    from data_prep.converters.gemini import GeminiDayConverter, Prompts
+    from data_prep.converters.gemini import GeminiDayConverter
+    from data_prep.converters.gemini_settings import Prompts
     from data_prep.converters.rate_limit import RequestPacer
 
     settings = GeminiSettings(prompts=Prompts("d", "c", "x"))
@@ -176,3 +176,44 @@ def test_errors_that_stop_the_whole_run():
     assert converter._fatal_message(error(429, "RESOURCE_EXHAUSTED", "slow down"), "x") is None
     leaked = converter._fatal_message(error(401, "UNAUTHENTICATED", "key k3y is bad"), "x")
     assert "k3y" not in leaked and "[redacted]" in leaked
+
+
+def test_run_engine_records_each_outcome_once_and_a_fatal_one_stops_the_run(tmp_path):
+    import threading
+
+    from data_prep.converters.gemini import Conversion, GeminiDayConverter
+    from data_prep.converters.gemini_run import GeminiRun
+    from data_prep.converters.gemini_settings import Prompts
+    from data_prep.converters.night_to_day_manifest import ManifestWriter, read_manifest
+    from data_prep.converters.rate_limit import RequestPacer
+    from data_prep.summary import StepSummary
+
+    settings = GeminiSettings(prompts=Prompts("d", "c", "x"))
+    converter = GeminiDayConverter(None, settings, RequestPacer(None), threading.Event(),
+                                   redactor("k3y"))
+    manifest = tmp_path / "night_to_day_manifest.csv"
+    writer = ManifestWriter(manifest, {"s.png": row("s.png", "failed", attempts=3)})
+    summary = StepSummary("night_to_day")
+    run = GeminiRun(converter, tmp_path / "night", tmp_path / "day", writer, summary)
+
+    run.record("u.png", None, "unreadable image: truncated")
+    run.record("s.png", Conversion("stopped", requests=2), "")  # money spent: counted
+    run.record("n.png", Conversion("stopped"), "")  # nothing sent: no row
+    run.record("b.png", Conversion("blocked", requests=1, notes=["finish reason SAFETY"]), "")
+    run.record("d.png", Conversion("done", requests=2, verified=True), "")
+    assert not converter.stop.is_set() and run.fatal is None
+    rejected = "the Gemini API rejected the API key k3y (HTTP 401)"
+    run.record("f.png", Conversion("failed", fatal=rejected, requests=1, notes=[rejected]), "")
+    writer.flush()
+
+    assert converter.stop.is_set()  # every worker stops before its next request
+    assert run.fatal == "the Gemini API rejected the API key [redacted] (HTTP 401)"
+    rows = read_manifest(manifest)
+    assert {n: (r.status, r.attempts) for n, r in rows.items()} == {
+        "u.png": ("failed", 0), "s.png": ("failed", 5), "b.png": ("blocked", 1),
+        "d.png": ("done", 2), "f.png": ("failed", 1)}
+    assert rows["d.png"].verified and rows["f.png"].prompt_hash == settings.prompt_hash
+    assert "k3y" not in manifest.read_text()
+    assert summary.counts == {"failed": 3, "requests": 6, "not_sent": 1, "blocked": 1, "done": 1}
+    # one failure per image that failed on its own; the fatal error is the run's, added once
+    assert summary.failures == [f"{tmp_path / 'night' / 'u.png'}: unreadable image: truncated"]

@@ -18,8 +18,20 @@ import pytest
 from fixtures_sshd import make_small_archive, prep_config
 
 from data_prep import download, find, plan
-from data_prep.download import MANIFEST_COLUMNS, part_path, part_source_path, part_source_text
-from data_prep.source import LocalSource
+from data_prep.remote.connect import source_factory
+from data_prep.remote.download_manifest import MANIFEST_COLUMNS
+from data_prep.remote.fetch import (
+    DownloadJob,
+    DownloadSettings,
+    fetch_file,
+    part_path,
+    part_source_path,
+    part_source_text,
+)
+from data_prep.remote.fetch_pool import fetch_all, plan_batches
+from data_prep.remote.local import LocalSource
+from data_prep.remote.source import READ_REQUEST_SIZE
+from data_prep.synthetic.archive import generate_archive
 
 sshd_server = fixtures_sshd.sshd_server  # the module's loopback sshd (a pytest fixture)
 
@@ -177,11 +189,10 @@ def test_unsafe_manifest_rows_and_missing_files_fail_by_name(sshd_server, big_fi
 
 
 def test_synthetic_archive_over_sftp(sshd_server, tmp_path):
-    synthetic = pytest.importorskip("data_prep.synthetic")
     served = sshd_server.root / "synthetic"
-    synthetic.generate_archive(served, stations=["CA0001", "CA0002"], nights=2,
-                               frames_per_night=4, width=64, height=36, seed=3,
-                               legacy_names=True)  # day-of-year names and _timestamps.json too
+    generate_archive(served, stations=["CA0001", "CA0002"], nights=2, frames_per_night=4,
+                     width=64, height=36, seed=3,
+                     legacy_names=True)  # day-of-year names and _timestamps.json too
     known = sshd_server.write_known_hosts(tmp_path / "known_hosts")
     data = tmp_path / "data"
     cfg = cfg_for(sshd_server, data, known, f"source.video_root={served}/contrails/CA",
@@ -243,8 +254,8 @@ def test_part_of_another_version_is_started_again_not_mixed(tmp_path):
     local.parent.mkdir(parents=True)
     part_path(local).write_bytes(b"\0" * 100_000)  # a third of the old version
     part_source_path(local).write_text(part_source_text(300_000, 1_700_000_000))
-    job = download.DownloadJob(str(remote), local)
-    status, moved = download.fetch_file(LocalSource(server), job, download.DownloadSettings())
+    job = DownloadJob(str(remote), local)
+    status, moved = fetch_file(LocalSource(server), job, DownloadSettings())
     assert (status, moved) == ("downloaded", 300_000)  # restarted, not continued
     assert local.read_bytes() == new and int(local.stat().st_mtime) == 1_700_000_100
     assert not part_path(local).exists() and not part_source_path(local).exists()
@@ -253,13 +264,13 @@ def test_part_of_another_version_is_started_again_not_mixed(tmp_path):
     local.unlink()
     part_path(local).write_bytes(new[:100_000])
     part_source_path(local).write_text(part_source_text(300_000, 1_700_000_100))
-    status, moved = download.fetch_file(LocalSource(server), job, download.DownloadSettings())
+    status, moved = fetch_file(LocalSource(server), job, DownloadSettings())
     assert (status, moved) == ("downloaded", 200_000) and local.read_bytes() == new
 
     # A .part without its .source file (made by an older version of this step): started again.
     local.unlink()
     part_path(local).write_bytes(b"\0" * 100_000)
-    status, moved = download.fetch_file(LocalSource(server), job, download.DownloadSettings())
+    status, moved = fetch_file(LocalSource(server), job, DownloadSettings())
     assert (status, moved) == ("downloaded", 300_000) and local.read_bytes() == new
 
 
@@ -293,7 +304,7 @@ def test_small_files_in_one_batch_with_a_missing_and_a_larger_one(sshd_server, t
         (folder / name).write_bytes(os.urandom(size))
         os.utime(folder / name, (1_700_000_000 + i, 1_700_000_000 + i))
     known = sshd_server.write_known_hosts(tmp_path / "known_hosts")
-    factory = download.source_factory(cfg_for(sshd_server, tmp_path / "data", known).source)
+    factory = source_factory(cfg_for(sshd_server, tmp_path / "data", known).source)
     out = tmp_path / "out"
     names = ["a.json", "gone.json", "b.json", "grown.bin", "c.json"]
     source = factory()
@@ -304,13 +315,53 @@ def test_small_files_in_one_batch_with_a_missing_and_a_larger_one(sshd_server, t
     assert [w and (w.data, w.mtime) for w in whole] == [
         ((folder / n).read_bytes(), int((folder / n).stat().st_mtime)) if n.endswith("json")
         and n != "gone.json" else None for n in names]
-    jobs = [download.DownloadJob(str(folder / n), out / n, 10, 0) for n in names]
-    results = download.fetch_all(jobs, factory, download.DownloadSettings(workers=1, retries=0))
+    jobs = [DownloadJob(str(folder / n), out / n, 10, 0) for n in names]
+    results = fetch_all(jobs, factory, DownloadSettings(workers=1, retries=0))
     assert [r.job for r in results] == jobs
     assert [r.status for r in results] == ["downloaded", "missing", "downloaded", "downloaded",
                                            "downloaded"]
     for name in sizes:
         assert same_file(folder / name, out / name), name
     assert sorted(p.name for p in out.iterdir()) == sorted(sizes)
-    assert [r.status for r in download.fetch_all(jobs, factory, download.DownloadSettings())] == [
+    assert [r.status for r in fetch_all(jobs, factory, DownloadSettings())] == [
         "skipped", "missing", "skipped", "skipped", "skipped"]
+
+
+def test_batches_share_small_files_among_workers_and_send_large_ones_alone(tmp_path):
+    small = [DownloadJob(f"r/s{i}.json", tmp_path / f"s{i}.json", 100, 0) for i in range(70)]
+    unknown = [DownloadJob("r/u.json", tmp_path / "u.json")]
+    large = [DownloadJob("r/big.mp4", tmp_path / "big.mp4", READ_REQUEST_SIZE + 1, 0)]
+    jobs = small[:35] + large + unknown + small[35:]
+    batches = plan_batches(jobs, workers=4)
+    assert [len(b) for b in batches] == [18, 18, 18, 16, 1, 1]  # 70 small over 4 workers
+    assert [j for b in batches for j in b if j in small] == small  # each once, in order
+    assert batches[-2:] == [large, unknown]  # size unknown: alone, unless expected small
+    expected = plan_batches(jobs, workers=4, expect_small=True)
+    assert [len(b) for b in expected] == [18, 18, 18, 17, 1] and expected[-1] == large
+    assert [len(b) for b in plan_batches(small[:3], workers=8)] == [1, 1, 1]
+    assert [len(b) for b in plan_batches(small, workers=1)] == [32, 32, 6]  # SMALL_BATCH at most
+
+
+def test_fetch_pool_outcomes_from_a_local_source(tmp_path):
+    # A local source (no sshd needed): each outcome fetch_all reports, and a rerun skips.
+    server = tmp_path / "server"
+    server.mkdir()
+    for name, size in (("a.json", 10), ("b.json", 20), ("big.mp4", 400_000)):
+        (server / name).write_bytes(os.urandom(size))
+    out = tmp_path / "out"
+    jobs = [DownloadJob(str(server / "a.json"), out / "a.json"),
+            DownloadJob(str(server / "gone.json"), out / "gone.json"),
+            DownloadJob(str(server / "b.json"), out / "b.json", 20, 0),
+            DownloadJob(str(server / "big.mp4"), out / "big.mp4", 400_000, 0),
+            DownloadJob(str(server / "a.json"), out / "..")]
+    settings = DownloadSettings(workers=2, retries=0)
+    results = fetch_all(jobs, lambda: LocalSource(server), settings, expect_small=True)
+    assert [(r.job, r.status) for r in results] == [
+        (jobs[0], "downloaded"), (jobs[1], "missing"), (jobs[2], "downloaded"),
+        (jobs[3], "downloaded"), (jobs[4], "failed")]
+    assert results[1].error.startswith(str(server / "gone.json"))
+    assert "rejected remote name '..'" in results[4].error
+    for name in ("a.json", "b.json", "big.mp4"):
+        assert (out / name).read_bytes() == (server / name).read_bytes()
+    again = fetch_all(jobs[:1] + jobs[2:4], lambda: LocalSource(server), settings)
+    assert [r.status for r in again] == ["skipped", "skipped", "skipped"]

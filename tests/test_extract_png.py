@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_prep.extract import encode_png
+from data_prep.video.frames_to_png import encode_png
 
 
 @pytest.mark.parametrize("shape, mode", [((7, 13), "L"), ((96, 160), "L"), ((5, 3, 3), "RGB")])

@@ -9,7 +9,8 @@ import pandas as pd
 from fixtures_video import prep_config
 from PIL import Image
 
-from data_prep import extract, label, synthetic
+from data_prep import extract, label
+from data_prep.synthetic import __main__ as synthetic
 
 
 def test_synthetic_archive_labels_match_truth(tmp_path):

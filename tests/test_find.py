@@ -14,8 +14,8 @@ import pytest
 from fixtures_sshd import make_detected, make_small_archive, prep_config
 
 from data_prep import filter_cloudy, find
-from data_prep.filter_cloudy import move_all_cloudy
-from data_prep.find import select_detected
+from data_prep.nights.detected_folders import select_detected
+from data_prep.nights.interval_files import move_all_cloudy
 
 sshd_server = fixtures_sshd.sshd_server  # the module's loopback sshd (a pytest fixture)
 

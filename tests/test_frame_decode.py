@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 from fixtures_video import read_frame, remux_faststart, write_index_timelapse
 
-from data_prep.frame_decode import VideoReadError, index_video, plan_decode, read_frames
+from data_prep.video.frame_decode import VideoReadError, index_video, plan_decode, read_frames
 
 START = datetime(2025, 11, 6, 22, 0, tzinfo=timezone.utc)
 

@@ -5,8 +5,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from data_prep.frame_decode import DecodeRun, decode_cost, plan_decode
-from data_prep.frame_selection import (
+from data_prep.nights.label_rules import CLEAR, classify_time
+from data_prep.video.frame_decode import DecodeRun, decode_cost, plan_decode
+from data_prep.video.frame_selection import (
     VideoFrames,
     frames_by_station_night,
     match_target_list,
@@ -14,7 +15,6 @@ from data_prep.frame_selection import (
     spread_evenly,
     spread_over_videos,
 )
-from data_prep.labelling import CLEAR, classify_time
 from gmn_base.formats import ImageName, parse_image_name
 
 UTC = timezone.utc

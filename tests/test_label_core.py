@@ -6,7 +6,7 @@ from pathlib import PurePath
 
 import pytest
 
-from data_prep.labelling import (
+from data_prep.nights.label_rules import (
     CLEAR,
     CLOUDY,
     classify_time,

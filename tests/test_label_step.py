@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 from fixtures_video import prep_config
 
 from data_prep import label
@@ -141,3 +142,25 @@ def test_extract_and_label_read_the_interval_folder_find_writes(tmp_path):
     assert cfg.extract.intervals_dir == cfg.label.intervals_dir == str(elsewhere)
     default = prep_config(tmp_path)
     assert default.label.intervals_dir == str(tmp_path / "flux_time_intervals")
+
+
+def test_label_table_written_by_label_is_read_back_by_the_local_converter(tmp_path):
+    from data_prep.nights.label_rules import LabelRow
+    from data_prep.nights.label_table import LABEL_COLUMNS, clear_frames_by_station, labels_csv_text
+
+    rows = [LabelRow("AA0001_20251106_223000_000.png", "clear", "AA0001", "20251106",
+                     "2025-11-06T22:30:00.000+00:00", 30.0),
+            LabelRow("AA0001_20251106_233000_000.png", "cloudy", "AA0001", "20251106",
+                     "2025-11-06T23:30:00.000+00:00", float("-inf")),
+            LabelRow("BB0002_20251106_223000_000.png", "clear", "BB0002", "20251106",
+                     "2025-11-06T22:30:00.000+00:00", 0.0)]
+    table = tmp_path / "extracted_night_labels.csv"
+    table.write_text(labels_csv_text(rows))
+    with table.open() as fh:
+        read = list(csv.DictReader(fh))
+    assert tuple(read[0]) == LABEL_COLUMNS and read[1]["edge_distance_s"] == "-inf"
+    assert clear_frames_by_station(table) == {"AA0001": [rows[0].image_filename],
+                                              "BB0002": [rows[2].image_filename]}
+    table.write_text("image_filename,label\nx.png,clear\n")
+    with pytest.raises(ValueError, match="no column.*station.*expected the label step's output"):
+        clear_frames_by_station(table)

@@ -21,8 +21,8 @@ from fixtures_gemini import (
 from PIL import Image
 
 from data_prep import night_to_day
-from data_prep.converters.gemini import MissingAPIKeyError
-from data_prep.converters.manifest import MANIFEST_COLUMNS, read_manifest
+from data_prep.converters.gemini_settings import MissingAPIKeyError
+from data_prep.converters.night_to_day_manifest import MANIFEST_COLUMNS, read_manifest
 
 KEY = "AIzaTEST-not-a-real-key-7f3c9e21"
 

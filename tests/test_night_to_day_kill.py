@@ -22,7 +22,7 @@ from fixtures_gemini import (
 from PIL import Image
 
 from data_prep import night_to_day
-from data_prep.converters.manifest import read_manifest
+from data_prep.converters.night_to_day_manifest import read_manifest
 
 KEY = "AIzaKILLTEST-5b1d0c8a"
 

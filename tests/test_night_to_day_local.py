@@ -11,7 +11,7 @@ from PIL import Image
 
 from data_prep import night_to_day
 from data_prep.converters.local_day_style import LOCAL_MODEL
-from data_prep.converters.manifest import read_manifest
+from data_prep.converters.night_to_day_manifest import read_manifest
 
 
 def names(n: int) -> list[str]:
@@ -68,7 +68,7 @@ def starry_frame(path, spacing: int) -> None:
 
 
 def test_auto_star_density_is_measured_per_station_on_its_clear_frames(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="data_prep.night_to_day")
+    caplog.set_level(logging.INFO, logger="data_prep.converters.local_run")
     data = tmp_path / "data"
     night = data / "extracted_night"
     rows = ["image_filename,label,station,night,timestamp,edge_distance_s"]

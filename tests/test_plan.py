@@ -10,8 +10,17 @@ import pytest
 from fixtures_sshd import make_small_archive, make_timelapse, prep_config
 
 from data_prep import find, plan
-from data_prep.plan import round_robin
-from gmn_base.formats import Timelapse
+from data_prep.nights.detected_folders import station_folders
+from data_prep.nights.target_lists import read_target_lists
+from data_prep.nights.timelapse_choice import (
+    day_candidates,
+    folder_files,
+    round_robin,
+    timelapse_folders,
+)
+from data_prep.remote.source import RemoteEntry
+from data_prep.summary import StepSummary
+from gmn_base.formats import Timelapse, format_night
 
 
 @pytest.fixture(scope="module")
@@ -122,5 +131,35 @@ def test_round_robin_interleaves_stations_and_caps():
                           "CAWEC2": [_lapse("CAWEC2", 1), _lapse("CAWEC2", 2), _lapse("CAWEC2", 3)]},
                          limit=3)
     assert [(t.station, t.start.day) for t in picked] == [("CAWEC2", 1), ("US0001", 1), ("CAWEC2", 2)]
-    assert plan.day_candidates([_lapse("CAWEC2", 5), _lapse("CAWEC2", 7)], {date(2025, 11, 4)}) == \
+    assert day_candidates([_lapse("CAWEC2", 5), _lapse("CAWEC2", 7)], {date(2025, 11, 4)}) == \
         [_lapse("CAWEC2", 5)]
+
+
+def test_listings_keep_the_names_of_their_kind_and_pass_over_the_rest():
+    names = ["CAWEC2_20251105_230000_to_20251106_090000", "US0001_20251105_230000_to_20251106_090000",
+             "CAWEC2_20251104_230000_to_20251105_090000", "CAWEC2", "notes.txt", "CA-1",
+             "CAWEC2_20251105_230000_to_20251106_090000_frames_timelapse.mp4"]
+    assert [f.folder_name for f in timelapse_folders(names, "CAWEC2")] == [names[2], names[0]]
+    assert station_folders(names) == ["CAWEC2"]
+    entries = [RemoteEntry(n, 1, 0, False) for n in (
+        "CAWEC2_20251105-230000_to_20251106-090000_frames_timelapse.mp4", "thumbs.db",
+        "CAWEC2_20251105-230000_to_20251106-090000_timestamps.json")]
+    video, frame_times = folder_files(entries)
+    assert (video.name, frame_times.name) == (entries[0].name, entries[2].name)  # legacy map
+
+
+def test_one_target_list_key_for_plan_and_extract(tmp_path):
+    listing = tmp_path / "list.csv"
+    listing.write_text("CAWEC2_20251106_000000_000.png,clear\n")
+    cfg = prep_config(tmp_path, [f"plan.target_lists=[{listing}]"])
+    assert list(cfg.extract.target_lists) == [str(listing)]  # extract follows plan's lists
+    # ... unless set on its own
+    assert list(prep_config(tmp_path, ["extract.target_lists=[]"]).extract.target_lists) == []
+    summary = StepSummary("x")
+    images = read_target_lists([str(listing), str(tmp_path / "nowhere.csv")],
+                               "extract.target_lists", summary)
+    assert [(i.station, format_night(i.night)) for i in images] == [("CAWEC2", "20251105")]
+    assert summary.failures == [f"extract.target_lists: {tmp_path / 'nowhere.csv'} not found"]
+    (tmp_path / "bad.csv").write_text("not an image name,clear\n")
+    read_target_lists([str(tmp_path / "bad.csv")], "plan.target_lists", summary)
+    assert str(tmp_path / "bad.csv") in summary.failures[-1]

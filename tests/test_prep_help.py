@@ -32,3 +32,18 @@ def test_step_help_on_the_command_line_names_the_step():
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("== python -m data_prep.extract (gmn-weather data preparation) ==")
     assert "extract.mask_overlay" in result.stdout
+
+
+def test_the_synthetic_package_step_answers_help_with_its_own_name():
+    # The step is data_prep/synthetic/__main__.py; conf/prep_synthetic.yaml names the job
+    # (the --help header, and the log folder paths.data_dir/logs/synthetic/).
+    result = subprocess.run([sys.executable, "-m", "data_prep.synthetic", "--help"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        "== python -m data_prep.synthetic (gmn-weather data preparation) ==")
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="prep_synthetic", overrides=["paths.data_dir=d"],
+                      return_hydra_config=True)
+    assert cfg.hydra.job.name == "synthetic"
+    assert cfg.hydra.run.dir.startswith("d/logs/synthetic/")

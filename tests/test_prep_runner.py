@@ -32,7 +32,9 @@ def test_step_order_without_and_with_the_demo_extras():
     by_name = {s.name: s for s in demo}
     assert by_name["plan_day"].module == "data_prep.plan"
     assert dict(by_name["plan_day"].overrides) == {"plan.kind": "day"}
-    assert dict(by_name["extract_day"].overrides) == {"extract.kind": "day"}
+    # the daytime test set is sampled, even when plan.target_lists (and so extract's) is set
+    assert dict(by_name["extract_day"].overrides) == {"extract.kind": "day",
+                                                      "extract.target_lists": []}
 
 
 def test_unknown_skip_is_named():

@@ -13,19 +13,17 @@ import pytest
 from fixtures_sshd import make_small_archive
 from omegaconf import OmegaConf
 
-from data_prep.channel_buffer import HOOKS_PRESENT, BlockQueuePipe
-from data_prep.host_keys import HostKeyError
-from data_prep.source import (
+from data_prep.remote.channel_buffer import HOOKS_PRESENT, BlockQueuePipe
+from data_prep.remote.connect import source_factory
+from data_prep.remote.host_keys import HostKeyError
+from data_prep.remote.local import LocalSource
+from data_prep.remote.sftp import SftpSource, SourceAuthError, sftp_settings
+from data_prep.remote.source import (
     READ_REQUEST_SIZE,
-    LocalSource,
-    SftpSource,
-    SourceAuthError,
     SourceError,
     UnsafeNameError,
     check_remote_name,
     resolve_inside,
-    sftp_settings,
-    source_factory,
 )
 
 sshd_server = fixtures_sshd.sshd_server  # the module's loopback sshd (a pytest fixture)

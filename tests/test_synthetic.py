@@ -20,15 +20,10 @@ from fixtures_synthetic import SMALL_ARCHIVE
 from PIL import Image
 from scipy.ndimage import maximum_filter, median_filter
 
-from data_prep.synthetic import (
-    GENERATOR_VERSION,
-    TRUTH_COLUMNS,
-    SyntheticSettings,
-    generate_archive,
-    station_ids,
-    truth_table,
-    write_contact_sheet,
-)
+from data_prep.synthetic.archive import GENERATOR_VERSION, generate_archive
+from data_prep.synthetic.contact_sheet import write_contact_sheet
+from data_prep.synthetic.settings import SyntheticSettings, station_ids
+from data_prep.synthetic.truth import TRUTH_COLUMNS, truth_table
 from gmn_base import formats as gmn
 
 synthetic_archive = fixtures_synthetic.synthetic_archive  # the session's small archive (a fixture)

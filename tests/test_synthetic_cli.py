@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from data_prep.synthetic import run
+from data_prep.synthetic.__main__ import run
 from gmn_base import formats as gmn
 
 REPO = Path(__file__).resolve().parents[1]

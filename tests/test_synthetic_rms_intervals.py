@@ -1,4 +1,4 @@
-"""RMS's clear-sky interval rule (data_prep.rms_intervals): hand-made star-ratio curves, and
+"""RMS's clear-sky interval rule (data_prep.synthetic.rms_intervals): hand-made star-ratio curves, and
 identical results to a transcription of RMS's own code on several hundred random nights."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from data_prep.rms_intervals import (
+from data_prep.synthetic.rms_intervals import (
     CloudRule,
     clear_intervals,
     first_image_of_each_bin,

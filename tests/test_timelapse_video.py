@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from data_prep.timelapse_video import encode_timelapse
+from data_prep.video.timelapse_encode import encode_timelapse
 
 
 def _gray_frames(n: int, height: int = 90, width: int = 160) -> list[np.ndarray]:

@@ -1,4 +1,4 @@
-"""Night-to-day conversion with the Gemini API (google-genai), one image at a time per worker.
+"""Night-to-day conversion of one image with the Gemini API (google-genai), thread-safe.
 
 Per image, the reference pipeline's three steps: (1) the image model is asked for the same
 scene in daylight; (2) a text model is asked whether stars remain (HAS_STARS / NO_STARS);
@@ -8,27 +8,33 @@ timeouts, dropped connections) are retried with exponential backoff and jitter, 
 server's Retry-After; blocked content is never retried; answers without an image are retried
 up to ``max_no_image_retries`` times. The SDK's own retries are switched off so this policy is
 the only one. A rejected key or an unknown model raises :class:`FatalAPIError`, which stops the
-whole run instead of failing every image in turn. The interpretation of responses is pure
-(:func:`interpret_image_response`, :func:`parse_star_answer`) and unit-tested directly.
+whole run instead of failing every image in turn. Settings and the API key:
+:mod:`.gemini_settings`; reading the answers (pure): :mod:`.gemini_answers`; many images at
+once under one request budget: :mod:`.gemini_run`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import io
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from google import genai
 from google.genai import errors, types
 from PIL import Image, UnidentifiedImageError
 
+from data_prep.converters.gemini_answers import (
+    ImageAnswer,
+    interpret_image_response,
+    parse_star_answer,
+    response_text,
+)
+from data_prep.converters.gemini_settings import API_KEY_VARIABLES_TEXT, GeminiSettings
 from data_prep.converters.rate_limit import (
     RequestPacer,
     backoff_delay,
@@ -37,14 +43,6 @@ from data_prep.converters.rate_limit import (
 )
 
 log = logging.getLogger(__name__)
-
-API_KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
-
-# Finish reasons that mean "the model refused", as opposed to "it answered without an image".
-BLOCKING_FINISH_REASONS = frozenset({
-    "SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "RECITATION", "IMAGE_SAFETY",
-    "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR",
-})
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -62,10 +60,6 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 TRANSPORT_ERRORS = _transport_errors()
 
 
-class MissingAPIKeyError(RuntimeError):
-    pass
-
-
 class FatalAPIError(RuntimeError):
     """An error no other image would escape (key rejected, model not found): stop the run."""
 
@@ -76,80 +70,6 @@ class RequestFailed(RuntimeError):
 
 class Stopped(RuntimeError):
     """The run is stopping (fatal error elsewhere, or interrupted): send nothing more."""
-
-
-@dataclass(frozen=True)
-class Prompts:
-    day: str
-    check: str
-    correct: str
-
-
-@dataclass(frozen=True)
-class GeminiSettings:
-    prompts: Prompts
-    image_model: str = "gemini-2.5-flash-image"
-    check_model: str = "gemini-2.5-flash"
-    base_url: str | None = None
-    api_version: str | None = None
-    response_modalities: tuple[str, ...] = ("TEXT", "IMAGE")
-    check_stars: bool = True
-    concurrency: int = 4
-    rpm: float | None = 10
-    request_timeout_s: float = 120.0
-    max_attempts: int = 5  # per request, for transient errors
-    backoff_initial_s: float = 2.0
-    backoff_max_s: float = 60.0
-    max_no_image_retries: int = 2
-
-    def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise ValueError(f"converter.concurrency must be >= 1, got {self.concurrency}")
-        if self.max_attempts < 1:
-            raise ValueError(f"converter.max_attempts must be >= 1, got {self.max_attempts}")
-        if self.max_no_image_retries < 0:
-            raise ValueError("converter.max_no_image_retries must be >= 0, "
-                             f"got {self.max_no_image_retries}")
-
-    @property
-    def prompt_hash(self) -> str:
-        """Identifies what was asked (models and prompts), recorded per image."""
-        text = "\x1f".join([self.image_model, self.check_model, self.prompts.day,
-                            self.prompts.check if self.check_stars else "",
-                            self.prompts.correct if self.check_stars else ""])
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def settings_from_config(cfg: Any) -> GeminiSettings:
-    """Build settings from the ``converter`` config group (see conf/converter/gemini.yaml)."""
-    return GeminiSettings(
-        prompts=Prompts(day=str(cfg.prompts.day), check=str(cfg.prompts.check),
-                        correct=str(cfg.prompts.correct)),
-        image_model=str(cfg.image_model),
-        check_model=str(cfg.check_model),
-        base_url=cfg.base_url or None,
-        api_version=cfg.api_version or None,
-        response_modalities=tuple(str(m) for m in cfg.response_modalities),
-        check_stars=bool(cfg.check_stars),
-        concurrency=int(cfg.concurrency),
-        rpm=float(cfg.rpm) if cfg.rpm else None,
-        request_timeout_s=float(cfg.request_timeout_s),
-        max_attempts=int(cfg.max_attempts),
-        backoff_initial_s=float(cfg.backoff_initial_s),
-        backoff_max_s=float(cfg.backoff_max_s),
-        max_no_image_retries=int(cfg.max_no_image_retries),
-    )
-
-
-def api_key_from_env(environ: Mapping[str, str]) -> str:
-    """The API key from GOOGLE_API_KEY or GEMINI_API_KEY (GOOGLE_API_KEY first, as the SDK)."""
-    key = environ.get("GOOGLE_API_KEY") or environ.get("GEMINI_API_KEY")
-    if not key:
-        raise MissingAPIKeyError(
-            "converter=gemini needs an API key in the environment variable GEMINI_API_KEY or "
-            "GOOGLE_API_KEY (it is never read from the config or the command line). "
-            "Without a key, use converter=local (offline day-styling) or converter=none.")
-    return key
 
 
 def make_client(api_key: str, settings: GeminiSettings) -> genai.Client:
@@ -163,80 +83,6 @@ def make_client(api_key: str, settings: GeminiSettings) -> genai.Client:
     return genai.Client(api_key=api_key, vertexai=False, http_options=options)
 
 
-def redactor(secret: str) -> Callable[[str], str]:
-    """A function that removes ``secret`` from any text before it is logged or written."""
-    def redact(text: str) -> str:
-        return text.replace(secret, "[redacted]") if secret else text
-    return redact
-
-
-# --- pure interpretation of responses -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ImageAnswer:
-    kind: str  # image | blocked | no_image
-    data: bytes | None = None
-    mime_type: str | None = None
-    reason: str = ""
-
-
-def _enum_name(value: Any) -> str:
-    if value is None:
-        return ""
-    return str(getattr(value, "value", value))
-
-
-def interpret_image_response(response: types.GenerateContentResponse) -> ImageAnswer:
-    """Classify an image-model answer: the final (non-thought) image, a refusal, or no image."""
-    feedback = response.prompt_feedback
-    block = _enum_name(feedback.block_reason) if feedback is not None else ""
-    candidates = response.candidates or []
-    if not candidates:
-        if block:
-            return ImageAnswer("blocked", reason=f"prompt blocked: {block}")
-        return ImageAnswer("no_image", reason="no candidates in the answer")
-    candidate = candidates[0]
-    finish = _enum_name(candidate.finish_reason)
-    parts = (candidate.content.parts if candidate.content is not None else None) or []
-    final = None
-    texts = []
-    for part in parts:
-        if part.thought:
-            continue  # intermediate "thinking" images are not the answer
-        inline = part.inline_data
-        if inline is not None and inline.data and (inline.mime_type or "").startswith("image/"):
-            final = inline  # the last image part is the final one
-        elif part.text:
-            texts.append(part.text.strip())
-    if final is not None:
-        return ImageAnswer("image", data=final.data, mime_type=final.mime_type,
-                           reason=f"finish {finish}" if finish else "")
-    if finish in BLOCKING_FINISH_REASONS or block:
-        return ImageAnswer("blocked", reason=f"finish reason {finish or block}")
-    text = " ".join(texts)
-    reason = f"no image (finish {finish or 'unknown'})"
-    if text:
-        reason += f"; text: {text[:120]!r}"
-    return ImageAnswer("no_image", reason=reason)
-
-
-def parse_star_answer(text: str | None) -> bool | None:
-    """True for HAS_STARS, False for NO_STARS, None when the answer is neither or both."""
-    upper = (text or "").upper()
-    has, none = "HAS_STARS" in upper, "NO_STARS" in upper
-    if has == none:
-        return None
-    return has
-
-
-def response_text(response: types.GenerateContentResponse) -> str:
-    texts = []
-    for candidate in response.candidates or []:
-        for part in (candidate.content.parts if candidate.content else None) or []:
-            if part.text and not part.thought:
-                texts.append(part.text)
-    return " ".join(texts)
 
 
 # --- the converter ----------------------------------------------------------------------------
@@ -351,7 +197,7 @@ class GeminiDayConverter:
         if code in (401, 403) or (code == 400 and (
                 "API_KEY_INVALID" in details or "API key not valid" in details)):
             return (f"the Gemini API rejected the API key (HTTP {code} {status}: {message}); "
-                    "check GEMINI_API_KEY / GOOGLE_API_KEY")
+                    f"check {API_KEY_VARIABLES_TEXT}")
         if code == 404:
             return (f"model or endpoint not found for {what} (HTTP 404: {message}); check "
                     "converter.image_model, converter.check_model, converter.base_url and "

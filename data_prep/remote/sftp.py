@@ -1,27 +1,25 @@
-"""Where the GMN archive is read from: an SFTP server, or a local directory with the same layout.
+"""The archive on an SFTP server: paramiko, tuned for throughput, with checked host keys.
 
-Both sources implement :class:`RemoteSource` (list a folder, stat a file, open a file for
-reading from an offset), so find / plan / download never know which one they talk to. The
-SFTP source uses paramiko with keys from ``source.key_file``, ssh-agent or ``~/.ssh``, host
-keys checked by :mod:`data_prep.host_keys`, a large channel window and pipelined reads. A
-source object is one connection: workers each open their own through :func:`source_factory`.
-Names that come back from the server are data: :func:`check_remote_name` rejects any that
-could step outside the folder they are written to.
+:class:`SftpSource` is one SSH connection with an SFTP session on it. Keys come from
+``source.key_file``, ssh-agent or ``~/.ssh``; a passphrase only from the environment; host
+keys are checked by :mod:`data_prep.remote.host_keys`. Throughput comes from a large channel
+window, AES-GCM first, read requests of OpenSSH's largest reply, pipelined reads, a receive
+buffer that queues blocks (:mod:`data_prep.remote.channel_buffer`), and small files read in
+batches with every request in flight (:meth:`SftpSource.read_small`). Those use paramiko's
+request-numbering internals (``_async_request``/``_read_response``), stable since paramiko 1.x;
+the SFTP tests run them against OpenSSH's sftp-server.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import posixpath
-import socket
 import stat as stat_mod
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import paramiko
 from omegaconf import DictConfig
@@ -39,8 +37,15 @@ from paramiko.sftp import (
     int64,
 )
 
-from data_prep.channel_buffer import use_block_queue
-from data_prep.host_keys import HostKeyError, changed_host_key_message, configure_host_keys
+from data_prep.remote.channel_buffer import use_block_queue
+from data_prep.remote.host_keys import HostKeyError, changed_host_key_message, configure_host_keys
+from data_prep.remote.source import (
+    READ_REQUEST_SIZE,
+    RemoteEntry,
+    SourceError,
+    SourceUnreachable,
+    WholeFile,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,173 +55,11 @@ PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128
                      "aes192-ctr", "aes256-ctr")
 WINDOW_SIZE = 2**27  # 128 MiB: a loopback or long fat pipe never waits for window adjusts
 MAX_PACKET_SIZE = 2**18  # channel packets up to 256 KiB: fewer packets for paramiko to handle
-# One SFTP read asks for OpenSSH sftp-server's largest reply (SFTP_MAX_READ_LENGTH, 255 KiB):
-# paramiko's per-request overhead is the bottleneck, and 8x fewer requests than its 32 KiB
-# default cut its CPU per byte several-fold. A server that replies shorter stays correct:
-# paramiko fills the gaps with plain reads.
-READ_REQUEST_SIZE = 255 * 1024
 PREFETCH_REQUESTS = 64  # outstanding reads per file (16 MiB in flight)
-
-
-class SourceError(RuntimeError):
-    """A source cannot be used as configured; the message names the key or path at fault."""
 
 
 class SourceAuthError(SourceError):
     """The server refused our credentials."""
-
-
-class SourceUnreachable(ConnectionError):
-    """No connection to the server could be opened (refused, unresolvable, timed out).
-
-    Retried like a dropped connection; when a file's retries are used up this way the whole
-    run stops, instead of every other file waiting through the same retries."""
-
-
-class UnsafeNameError(ValueError):
-    """A remote name that would step outside the folder it is written to."""
-
-
-@dataclass(frozen=True)
-class RemoteEntry:
-    """One item of a remote folder listing (or a stat result)."""
-
-    name: str
-    size: int
-    mtime: int
-    is_dir: bool
-
-
-@dataclass(frozen=True)
-class WholeFile:
-    """A small file read in one request, with the size and mtime its fstat gave alongside."""
-
-    size: int
-    mtime: int
-    data: bytes
-
-
-class RemoteFile(Protocol):
-    size: int
-    mtime: int
-
-    def chunks(self, offset: int, chunk_size: int, pipelined: bool = True) -> Iterator[bytes]:
-        """The file's bytes from ``offset`` on, in blocks of about ``chunk_size`` (a source
-        that streams a file in blocks of its own, like SFTP read-ahead, yields those)."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class RemoteSource(Protocol):
-    """One connection to the archive. Paths are POSIX strings as the server spells them."""
-
-    description: str
-
-    def listdir(self, path: str) -> list[RemoteEntry]: ...
-
-    def stat(self, path: str) -> RemoteEntry: ...
-
-    def open(self, path: str, read_ahead: bool = False) -> RemoteFile:
-        """Open ``path`` for reading; ``read_ahead``: the caller will read it from offset 0, so
-        its first block may be asked for together with its size and mtime."""
-        ...
-
-    def read_small(self, paths: list[str]) -> list[WholeFile | None]:
-        """Each of ``paths`` read whole, or None for one to fetch through :meth:`open`
-        (missing, unreadable, or larger than one read request)."""
-        ...
-
-    def close(self) -> None: ...
-
-
-SourceFactory = Callable[[], RemoteSource]
-
-
-# --- names ----------------------------------------------------------------------------------
-
-
-def check_remote_name(name: str, where: str = "") -> str:
-    """Return ``name`` if it is a plain file or folder name, else raise :class:`UnsafeNameError`.
-
-    Rejects empty names, ``.``, ``..``, and names holding ``/``, ``\\`` or NUL: written to
-    disk, they could land outside the folder they belong to.
-    """
-    bad = (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name)
-    if bad:
-        in_where = f" in {where}" if where else ""
-        raise UnsafeNameError(
-            f"rejected remote name {name!r}{in_where}: names with a path separator or '..' "
-            f"could be written outside paths.data_dir")
-    return name
-
-
-def resolve_inside(base: Path, relative: str, where: str = "") -> Path:
-    """Join a relative local path from a manifest onto ``base``, refusing to leave ``base``."""
-    parts = relative.replace("\\", "/").split("/")
-    if not relative or os.path.isabs(relative) or relative.startswith(("/", "\\")) or any(
-            p in ("..", "") for p in parts):
-        in_where = f" in {where}" if where else ""
-        raise UnsafeNameError(f"rejected local path {relative!r}{in_where}: it must be relative to "
-                              f"paths.data_dir without '..' or empty parts")
-    return base.joinpath(*parts)
-
-
-# --- local directory ------------------------------------------------------------------------
-
-
-class LocalFile:
-    def __init__(self, path: Path):
-        self._fh = open(path, "rb")  # noqa: SIM115 - held open until close(), like an SFTP handle
-        st = os.fstat(self._fh.fileno())
-        self.size, self.mtime = st.st_size, int(st.st_mtime)
-
-    def chunks(self, offset: int, chunk_size: int, pipelined: bool = True) -> Iterator[bytes]:
-        self._fh.seek(offset)
-        while data := self._fh.read(chunk_size):
-            yield data
-
-    def close(self) -> None:
-        self._fh.close()
-
-
-class LocalSource:
-    """The server layout in a local directory; relative paths are relative to ``root``."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise SourceError(f"source.root {str(self.root)!r} is not a directory: point it at "
-                              f"the folder that holds the archive layout (e.g. contrails/CA/...)")
-        self.description = f"local:{self.root}"
-
-    def _path(self, path: str) -> Path:
-        return self.root / path if not os.path.isabs(path) else Path(path)
-
-    def listdir(self, path: str) -> list[RemoteEntry]:
-        entries = []
-        with os.scandir(self._path(path)) as it:
-            for item in it:
-                st = item.stat()
-                entries.append(RemoteEntry(item.name, st.st_size, int(st.st_mtime), item.is_dir()))
-        return sorted(entries, key=lambda e: e.name)
-
-    def stat(self, path: str) -> RemoteEntry:
-        p = self._path(path)
-        st = p.stat()
-        return RemoteEntry(p.name, st.st_size, int(st.st_mtime), stat_mod.S_ISDIR(st.st_mode))
-
-    def open(self, path: str, read_ahead: bool = False) -> LocalFile:
-        return LocalFile(self._path(path))
-
-    def read_small(self, paths: list[str]) -> list[WholeFile | None]:
-        return [None] * len(paths)  # no round trips to save: every file goes through open()
-
-    def close(self) -> None:
-        pass
-
-
-# --- SFTP -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -456,9 +299,6 @@ class SftpSource:
         self._client.close()
 
 
-# --- configuration --------------------------------------------------------------------------
-
-
 def sftp_settings(cfg: DictConfig) -> SftpSettings:
     if not cfg.get("host"):
         raise SourceError("source.host is not set: give the SFTP server, e.g. source.host=gmn.uwo.ca")
@@ -473,33 +313,3 @@ def sftp_settings(cfg: DictConfig) -> SftpSettings:
         timeout_s=float(cfg.get("timeout_s") or 30),
         passphrase_env=str(cfg.get("passphrase_env") or PASSPHRASE_ENV),
     )
-
-
-def source_factory(cfg: DictConfig) -> SourceFactory:
-    """A callable that opens a new connection to the configured source (``cfg`` is ``cfg.source``)."""
-    kind = cfg.get("kind")
-    if kind == "local":
-        root = Path(str(cfg.root))
-        return lambda: LocalSource(root)
-    if kind == "sftp":
-        settings = sftp_settings(cfg)
-        lock = threading.Lock()
-        return lambda: SftpSource(settings, lock)
-    raise SourceError(f"source.kind {kind!r} is not one of: sftp, local (pick with source=sftp)")
-
-
-def is_permanent(exc: BaseException) -> bool:
-    """Errors that a reconnect and retry cannot fix."""
-    if isinstance(exc, (SourceError, HostKeyError, UnsafeNameError, paramiko.AuthenticationException,
-                        paramiko.BadHostKeyException)):
-        return True
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.EACCES, errno.EPERM,
-                                                      errno.EISDIR, errno.ENOTDIR, errno.ENOSPC)
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Dropped or refused connections and timeouts: reconnect and try again."""
-    if is_permanent(exc):
-        return False
-    return isinstance(exc, (paramiko.SSHException, EOFError, ConnectionError, socket.timeout,
-                            TimeoutError, OSError))

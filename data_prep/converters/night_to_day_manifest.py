@@ -1,20 +1,24 @@
 """The night-to-day manifest: one row per image, what became of it and what it cost.
 
 ``night_to_day_manifest.csv`` has the columns :data:`MANIFEST_COLUMNS`. It is rewritten
-whole, atomically, after every finished image, so a reader (or a killed run) only ever sees a
-complete, valid CSV; a restart trusts it to decide what not to send again.
+whole, atomically (:class:`ManifestWriter`), after every finished image, so a reader (or a
+killed run) only ever sees a complete, valid CSV; a restart trusts it to decide what not to
+send again (:func:`plan_work`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from data_prep.converters.local_day_style import LOCAL_MODEL
 from gmn_base.atomic import write_text
 
+MANIFEST_NAME = "night_to_day_manifest.csv"  # in paths.data_dir
 MANIFEST_COLUMNS = ("image_filename", "status", "attempts", "verified", "corrected", "model",
                     "prompt_hash", "error")
 STATUSES = ("done", "blocked", "failed")
@@ -98,3 +102,67 @@ def format_manifest(rows: Mapping[str, ManifestRow]) -> str:
 
 def write_manifest(path: str | Path, rows: Mapping[str, ManifestRow]) -> None:
     write_text(path, format_manifest(rows))
+
+
+class ManifestWriter:
+    """Holds the manifest rows and rewrites the file atomically, at most every
+    ``min_interval_s`` (0: after every row) and on :meth:`flush`."""
+
+    def __init__(self, path: Path, rows: dict[str, ManifestRow], min_interval_s: float = 0.0):
+        self.path = path
+        self.rows = rows
+        self.min_interval_s = min_interval_s
+        self._last = 0.0
+        self._dirty = False
+
+    def record(self, row: ManifestRow) -> None:
+        self.rows[row.image_filename] = row
+        self._dirty = True
+        if time.monotonic() - self._last >= self.min_interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._dirty:
+            write_manifest(self.path, self.rows)
+            self._dirty = False
+            self._last = time.monotonic()
+
+
+# --- what to convert now ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkPlan:
+    todo: list[str]
+    skipped_done: int
+    skipped_blocked: int
+    capped: int  # pending images left for a later run by converter.max_images
+
+
+def is_local_row(row: ManifestRow) -> bool:
+    return row.model == LOCAL_MODEL
+
+
+def plan_work(names: Iterable[str], manifest: Mapping[str, ManifestRow], local: bool,
+              retry_blocked: bool, outputs: set[str], max_images: int | None) -> WorkPlan:
+    """Which images to convert now. A ``done`` row counts while its PNG exists, except a local
+    one in a Gemini run (the offline stand-in does not stop the real conversion); a Gemini
+    image is never replaced by a local one (it was paid for). A ``blocked`` row of the same
+    converter is final unless ``retry_blocked``; ``failed`` and unseen images are todo."""
+    todo, done, blocked = [], 0, 0
+    for name in sorted(names):
+        row = manifest.get(name)
+        if row is not None:
+            same_converter = is_local_row(row) == local
+            if row.status == "done" and name in outputs and (same_converter or local):
+                done += 1
+                continue
+            if row.status == "blocked" and same_converter and not retry_blocked:
+                blocked += 1
+                continue
+        todo.append(name)
+    capped = 0
+    if max_images is not None and len(todo) > max_images:
+        capped = len(todo) - max_images
+        todo = todo[:max_images]
+    return WorkPlan(todo, done, blocked, capped)

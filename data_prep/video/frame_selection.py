@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TypeVar
 
-from data_prep.labelling import CLEAR, Interval, classify_time
+from data_prep.nights.label_rules import CLEAR, Interval, classify_time
 from gmn_base.formats import ImageName, format_image_name, frame_time_at, night_of
 
 T = TypeVar("T")

@@ -29,7 +29,6 @@ from gmn_base.formats import (
 
 CLEAR = "clear"
 CLOUDY = "cloudy"
-LABEL_COLUMNS = ("image_filename", "label", "station", "night", "timestamp", "edge_distance_s")
 
 
 Interval = tuple[datetime, datetime]
@@ -71,16 +70,14 @@ def merge_clear_intervals(parts: Iterable[ClearIntervals]) -> tuple[Interval, ..
 
 @dataclass(frozen=True)
 class LabelRow:
+    """One row of the labels table (:mod:`data_prep.nights.label_table`)."""
+
     image_filename: str
     label: str
     station: str
     night: str
     timestamp: str
     edge_distance_s: float
-
-    def as_tuple(self) -> tuple:
-        return (self.image_filename, self.label, self.station, self.night, self.timestamp,
-                self.edge_distance_s)
 
 
 @dataclass(frozen=True)
