@@ -1,4 +1,4 @@
-"""Benchmark: data_prep.download's SFTP fetch against OpenSSH's ``sftp -b`` on one loopback sshd.
+"""Benchmark: our SFTP fetch (data_prep.remote.fetch_pool) against OpenSSH's ``sftp -b``.
 
 Two cases, the same files for both clients, each timed from connecting to the last byte on
 disk: one large random file (``--big-mb``, default 300 MB) and ``--small`` (default 300)
