@@ -5,18 +5,19 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from gmn_weather.config import register_resolvers
+from gmn_weather.hydra_config import register_resolvers
 
 register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="analyze")
 def main(cfg: DictConfig) -> None:
-    from gmn_weather.pooling import PoolingError, pool_folds
+    from gmn_weather.decision_files import pool_folds
+    from gmn_weather.experiment import ExperimentDir, ExperimentError
 
     try:
-        result = pool_folds(f"{cfg.paths.output_root}/{cfg.name}", **cfg.analyze)
-    except PoolingError as exc:
+        result = pool_folds(ExperimentDir.of(cfg.paths.output_root, cfg.name), **cfg.analyze)
+    except ExperimentError as exc:
         print(f"analyze: {exc}", file=sys.stderr)
         sys.exit(1)
     print(result.report())

@@ -26,6 +26,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from gmn_demo.daytime_score import DaytimeScore, DaytimeScoreError, score_files
+from gmn_weather.experiment import DECISION_FILES, ExperimentDir, run_name
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +108,9 @@ def demo_commands(prep_config: str, experiment: str, folds: list[int],
         DemoCommand("data prep", ["-m", "data_prep", "--config-name", prep_config],
                     f"{layout.data_dir}/ (archive {layout.archive})"),
         DemoCommand("cross-validation", ["train.py", "-m", f"fold={fold_list}", f"experiment={experiment}"],
-                    f"{exp}/fold_*/, oof_predictions.csv, threshold_table.csv, pr_curve.png, "
-                    "operating_point.json"),
-        DemoCommand("final model", ["train.py", "mode=final", f"experiment={experiment}"], f"{exp}/final/"),
+                    f"{exp}/{run_name('fold', '*')}/, {', '.join(DECISION_FILES)}"),
+        DemoCommand("final model", ["train.py", "mode=final", f"experiment={experiment}"],
+                    f"{ExperimentDir(exp).final.path}/"),
         DemoCommand("daytime predict", ["predict.py", f"experiment={experiment}",
                                         f"input={layout.day_images}", f"output={layout.day_predictions}"],
                     str(layout.day_predictions)),
@@ -192,7 +193,7 @@ def run(cfg: DictConfig) -> int:
             detail = _prep_details(layout.data_dir) if command.name == "data prep" else []
             steps.append(StepTime(command.name, seconds, command.outputs, detail))
             if command.name == "cross-validation":
-                point_file = layout.experiment_dir / "operating_point.json"
+                point_file = ExperimentDir(layout.experiment_dir).operating_point_json
                 if not point_file.is_file():
                     raise DemoError(f"{point_file} was not written by the fold jobs; "
                                     f"run `python analyze.py experiment={cfg.experiment}` to see why")

@@ -1,0 +1,107 @@
+"""The experiment's decision files: read the folds, pool them, write what a user decides on.
+
+:func:`pool_folds` reads ``splits.csv`` and every fold's predictions and run info from the
+:class:`~gmn_weather.experiment.ExperimentDir`, refuses folds trained under different
+configurations, pools them (:func:`gmn_weather.pooling.pool`, pure) and writes the pooled
+``oof_predictions.csv``, ``threshold_table.csv``, ``pr_curve.png`` and
+``operating_point.json`` (:func:`write_decision_files`). Used by the fold job that
+completes the set (:func:`pool_if_complete`, from the OOF callback) and by ``analyze.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gmn_base.atomic import atomic_path, write_csv, write_json
+from gmn_weather.experiment import ExperimentDir, check_same_configuration
+from gmn_weather.pooling import PooledResult, PoolingError, pool
+from gmn_weather.thresholds import OperatingPoint
+
+log = logging.getLogger(__name__)
+
+
+def plot_pr_curve(path: Path, oof: pd.DataFrame, op: OperatingPoint, optimistic: bool,
+                  title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    y = (oof["label"] == "clear").to_numpy()
+    precision, recall, _ = precision_recall_curve(y, oof["prob_clear"].to_numpy())
+    ap = average_precision_score(y, oof["prob_clear"].to_numpy())
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.plot(recall, precision, label=f"pooled OOF (AP {ap:.3f})")
+    if op.precision is not None and not np.isnan(op.precision):
+        ax.plot([op.recall], [op.precision], "o", color="C3",
+                label=f"operating point t={op.threshold:.2f}")
+    ax.set_xlabel("recall (clear)")
+    ax.set_ylabel("precision (clear)")
+    ax.set_xlim(0, 1.01)
+    ax.set_ylim(0, 1.01)
+    ax.set_title(("OPTIMISTIC (best-epoch OOF) " if optimistic else "") + title, fontsize=9)
+    ax.legend(loc="lower left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def write_decision_files(experiment: ExperimentDir, result: PooledResult) -> None:
+    """Write the pooled table, threshold table, PR curve and operating point."""
+    write_csv(experiment.oof_csv, result.oof)
+    write_csv(experiment.threshold_table_csv, result.table)
+    plot_pr_curve(experiment.pr_curve_png, result.oof, result.operating_point, result.optimistic,
+                  f"{experiment.name}: {len(result.oof)} images, {result.n_folds} folds")
+    write_json(experiment.operating_point_json, result.operating_point_record())
+
+
+def _experiment(experiment: ExperimentDir | str | Path) -> ExperimentDir:
+    return experiment if isinstance(experiment, ExperimentDir) else ExperimentDir(Path(experiment))
+
+
+def pool_folds(experiment: ExperimentDir | str | Path, min_precision: float = 0.95,
+               threshold: float | None = None, threshold_step: float = 0.05) -> PooledResult:
+    """Pool every fold of an experiment and write the decision files; raise when impossible."""
+    experiment = _experiment(experiment)
+    splits = experiment.read_splits()
+    n_folds = int(splits["fold"].max()) + 1
+    infos, missing = experiment.finished_folds(n_folds)
+    if missing:
+        raise PoolingError(
+            f"{experiment.path}: fold(s) {', '.join(map(str, missing))} of {n_folds} have no "
+            f"out-of-fold predictions yet; run python train.py -m fold="
+            f"{','.join(map(str, missing))} with the same settings")
+    check_same_configuration(infos)
+    fold_tables = {k: experiment.read_fold_oof(k) for k in range(n_folds)}
+    result = pool(fold_tables, splits, infos, experiment.path, min_precision=min_precision,
+                  threshold=threshold, threshold_step=threshold_step)
+    write_decision_files(experiment, result)
+    return result
+
+
+def pool_if_complete(experiment: ExperimentDir | str | Path, fingerprint: str,
+                     **rule) -> PooledResult | None:
+    """Pool when every fold is present and trained like this job; otherwise say why not."""
+    experiment = _experiment(experiment)
+    n_folds = int(experiment.read_splits()["fold"].max()) + 1
+    infos, missing = experiment.finished_folds(n_folds)
+    if missing:
+        log.info("pooling: waiting for fold(s) %s; the job that completes the set pools them",
+                 ", ".join(map(str, missing)))
+        return None
+    stale = [k for k, info in infos.items() if info.fingerprint != fingerprint]
+    if stale:
+        # Not fatal here: this fold's own result is valid, and a rerun of the other folds
+        # (same command) completes the set. analyze.py refuses such a mix outright.
+        log.warning("pooling skipped: fold(s) %s of %s were trained under a different "
+                    "configuration; rerun them with these settings or set name=<new name>",
+                    ", ".join(map(str, stale)), experiment.path)
+        return None
+    return pool_folds(experiment, **rule)

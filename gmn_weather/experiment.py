@@ -1,0 +1,250 @@
+"""The experiment folder: every path and file name under ``${paths.output_root}/${name}``.
+
+One experiment is one training configuration: its ``splits.csv``, one ``fold_{k}/`` per
+cross-validation fold (checkpoints, ``oof_predictions.csv``, ``run_info.json``,
+``config.yaml``), the pooled decision files and ``final/``. :class:`ExperimentDir` names
+them, reads and writes run info and fold predictions, and refuses a job whose settings
+fingerprint differs from folds that already finished there. No other module spells these
+file names; code that needs one asks this module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import pandas as pd
+
+from gmn_base.atomic import remove_stale_temporaries, write_csv, write_json, write_text
+from gmn_weather.fingerprint import configuration_differences
+
+SPLITS_CSV = "splits.csv"
+OOF_CSV = "oof_predictions.csv"
+RUN_INFO_JSON = "run_info.json"
+CONFIG_YAML = "config.yaml"
+CHECKPOINTS = "checkpoints"
+THRESHOLD_TABLE_CSV = "threshold_table.csv"
+PR_CURVE_PNG = "pr_curve.png"
+OPERATING_POINT_JSON = "operating_point.json"
+FINAL = "final"
+MODEL_JSON = "model.json"
+MODEL_CKPT = "model.ckpt"
+DECISION_FILES = (OOF_CSV, THRESHOLD_TABLE_CSV, PR_CURVE_PNG, OPERATING_POINT_JSON)
+
+
+def run_name(mode: str, fold: object) -> str:
+    """A job's folder name: ``fold_{k}`` for a CV fold, ``final`` for the final model."""
+    if mode == "final":
+        return FINAL
+    if mode == "fold":
+        return f"fold_{fold}"
+    raise ValueError(f"mode={mode!r}: expected 'fold' or 'final'")
+
+
+class ExperimentError(RuntimeError):
+    """The experiment folder cannot be used as asked; the message says what to change."""
+
+
+@dataclass
+class RunInfo:
+    """What a job records in its run folder when it starts: which run, under which settings."""
+
+    mode: str = "fold"
+    fold: int | None = None
+    n_folds: int | None = None
+    name: str | None = None
+    fingerprint: str = ""
+    oof_weights: str = "last"
+    settings: dict = field(default_factory=dict)
+    n_train: int | None = None
+    n_val: int | None = None
+    fold_warnings: list[str] = field(default_factory=list)
+    started_utc: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> RunInfo:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """One job's folder: ``fold_{k}/`` or ``final/``."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def run_info_json(self) -> Path:
+        return self.path / RUN_INFO_JSON
+
+    @property
+    def config_yaml(self) -> Path:
+        return self.path / CONFIG_YAML
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def oof_csv(self) -> Path:
+        return self.path / OOF_CSV
+
+    def write_run_info(self, info: RunInfo) -> None:
+        write_json(self.run_info_json, info.to_dict())
+
+    def read_run_info(self) -> RunInfo | None:
+        if not self.run_info_json.is_file():
+            return None
+        return RunInfo.from_dict(json.loads(self.run_info_json.read_text()))
+
+    def write_config(self, yaml_text: str) -> None:
+        write_text(self.config_yaml, yaml_text)
+
+
+@dataclass(frozen=True)
+class FinalDir(RunDir):
+    """A final model's folder: ``model.ckpt`` + the self-describing ``model.json``.
+
+    Also any folder a user hands to ``predict.py checkpoint=``.
+    """
+
+    @property
+    def model_json(self) -> Path:
+        return self.path / MODEL_JSON
+
+    @property
+    def model_ckpt(self) -> Path:
+        return self.path / MODEL_CKPT
+
+
+@dataclass(frozen=True)
+class ExperimentDir:
+    path: Path
+
+    @classmethod
+    def of(cls, output_root: str | Path, name: str) -> ExperimentDir:
+        return cls(Path(output_root) / str(name))
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def splits_csv(self) -> Path:
+        return self.path / SPLITS_CSV
+
+    @property
+    def oof_csv(self) -> Path:
+        """The pooled out-of-fold predictions of every fold."""
+        return self.path / OOF_CSV
+
+    @property
+    def threshold_table_csv(self) -> Path:
+        return self.path / THRESHOLD_TABLE_CSV
+
+    @property
+    def pr_curve_png(self) -> Path:
+        return self.path / PR_CURVE_PNG
+
+    @property
+    def operating_point_json(self) -> Path:
+        return self.path / OPERATING_POINT_JSON
+
+    @property
+    def final(self) -> FinalDir:
+        return FinalDir(self.path / FINAL)
+
+    def fold(self, k: int) -> RunDir:
+        return RunDir(self.path / run_name("fold", int(k)))
+
+    def run(self, mode: str, fold: int) -> RunDir:
+        """The folder of a ``mode=fold`` job for ``fold`` or of the ``mode=final`` job."""
+        return self.final if run_name(mode, fold) == FINAL else self.fold(fold)
+
+    def prepare_run(self, run: RunDir) -> None:
+        """Create a job's folder and clear what killed runs left in it and in the experiment."""
+        run.path.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.path)
+        remove_stale_temporaries(run.path)
+
+    # --- reading what other jobs wrote ---------------------------------------------------------
+
+    def read_splits(self) -> pd.DataFrame:
+        if not self.splits_csv.is_file():
+            raise ExperimentError(f"no {SPLITS_CSV} in {self.path}: run the folds first "
+                                  "(python train.py -m fold=0,1,2) or check name=")
+        return pd.read_csv(self.splits_csv, dtype={"group": str})
+
+    def read_operating_point(self) -> dict | None:
+        if not self.operating_point_json.is_file():
+            return None
+        return json.loads(self.operating_point_json.read_text())
+
+    def write_fold_oof(self, k: int, table: pd.DataFrame) -> Path:
+        """Write fold ``k``'s out-of-fold predictions; return the file."""
+        path = self.fold(k).oof_csv
+        write_csv(path, table)
+        return path
+
+    def read_fold_oof(self, k: int) -> pd.DataFrame:
+        return pd.read_csv(self.fold(k).oof_csv, dtype={"group": str})
+
+    def finished_folds(self, n_folds: int) -> tuple[dict[int, RunInfo], list[int]]:
+        """Run infos of folds whose OOF predictions exist, and the folds still missing."""
+        infos, missing = {}, []
+        for k in range(n_folds):
+            run = self.fold(k)
+            info = run.read_run_info()
+            if info is None or not run.oof_csv.is_file():
+                missing.append(k)
+            else:
+                infos[k] = info
+        return infos, missing
+
+    # --- one configuration per experiment -----------------------------------------------------
+
+    def check_accepts(self, fingerprint: str, settings: dict) -> None:
+        """Refuse a fold job whose settings differ from folds that already finished here.
+
+        An experiment folder holds one configuration; a job with other settings under the
+        same ``name`` would otherwise overwrite one fold and leave a set that can never be
+        pooled. Only folds that finished (their OOF file exists) count: a job that stopped
+        before training (say, no network for pretrained weights) must not block its
+        corrected rerun.
+        """
+        for fold_path in sorted(self.path.glob(run_name("fold", "*"))):
+            run = RunDir(fold_path)
+            info = run.read_run_info()
+            if info is None or info.fingerprint == fingerprint or not run.oof_csv.is_file():
+                continue
+            diffs = configuration_differences(info.settings, settings)
+            raise ExperimentError(
+                f"{self.path} already holds {run.name} trained under a different "
+                f"configuration ({'; '.join(diffs[:5]) or 'fingerprints differ'}); folds are "
+                "never pooled across configurations. Set name=<new experiment name> for these "
+                f"settings (or delete {self.path} to start it over)"
+            )
+
+
+def check_same_configuration(infos: Mapping[int, RunInfo]) -> None:
+    """Refuse a set of folds trained under more than one configuration."""
+    folds = sorted(infos)
+    first = infos[folds[0]]
+    for k in folds[1:]:
+        if infos[k].fingerprint != first.fingerprint:
+            diffs = configuration_differences(first.settings, infos[k].settings)
+            raise ExperimentError(
+                f"fold_{folds[0]} and fold_{k} were trained under different configurations "
+                f"({'; '.join(diffs[:5]) or 'fingerprints differ'}); folds are never pooled "
+                "across configurations. Rerun every fold with one configuration, or set "
+                "name=<new experiment name> so each configuration gets its own folder"
+            )
