@@ -5,7 +5,7 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from gmn_weather.config import register_resolvers
+from gmn_weather.hydra_config import register_resolvers
 
 register_resolvers()
 

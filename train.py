@@ -5,7 +5,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from gmn_weather.config import register_resolvers
+from gmn_weather.hydra_config import register_resolvers
 
 register_resolvers()
 
@@ -20,8 +20,7 @@ def main(cfg: DictConfig) -> float | None:
     except USER_ERRORS as exc:
         print(f"train.py: {exc}", file=sys.stderr)
         sys.exit(1)
-    metrics = result["metrics"]
-    return metrics.get("val/auroc", metrics.get("val/loss"))
+    return result.metrics.get("val/auroc", result.metrics.get("val/loss"))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""Lightning DataModule: labelled images, grouped folds, train/validation loaders.
+"""Lightning DataModule: labelled images, grouped folds, train/validation/predict loaders.
 
 ``mode="fold"`` trains on every fold but ``fold`` and validates on ``fold``; ``mode="final"``
 trains on all labelled images and has no validation set. The table work (validation,
 overrides, grouping, splits.csv) happens in :meth:`GMNDataModule.prepare_table` through
-:mod:`gmn_weather.labels` and :mod:`gmn_weather.splits`; an image that cannot be decoded
-stops training with its name, never replaced by a blank one.
+:mod:`gmn_weather.labelled_images` and :mod:`gmn_weather.splits`; an image that cannot be
+decoded stops training with its name, never replaced by a blank one. Items are dicts
+(``image``, ``target``, ``index``: the row in its table), the batch form
+:class:`~gmn_weather.model.SkyClassifier` reads.
 """
 
 from __future__ import annotations
@@ -20,20 +22,16 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from gmn_weather.labels import load_labelled_images
+from gmn_weather.labelled_images import load_labelled_images
+from gmn_weather.preprocessing import resolve_preprocessing
 from gmn_weather.splits import SplitError, check_folds, load_or_create_splits
-from gmn_weather.transforms_factory import (
-    eval_transform,
-    load_rgb,
-    preprocessing_spec,
-    train_transform,
-)
+from gmn_weather.transforms_factory import eval_transform, load_rgb, train_transform
 
 log = logging.getLogger(__name__)
 
 
-class LabelledImages(Dataset):
-    """``(image tensor, target 1.0=clear, row index)`` for the rows of a table."""
+class LabelledImageDataset(Dataset):
+    """``{"image", "target" (1.0 = clear), "index" (row)}`` for the rows of a table."""
 
     def __init__(self, table: pd.DataFrame, image_dir: str | Path, transform):
         self.names = list(table["image_filename"])
@@ -44,14 +42,15 @@ class LabelledImages(Dataset):
     def __len__(self) -> int:
         return len(self.names)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> dict:
         path = self.image_dir / self.names[index]
         try:
             image = load_rgb(path)
         except OSError as exc:
             raise OSError(f"cannot read training image {path}: {exc}; fix or remove it from "
                           "the labels file") from exc
-        return self.transform(image), torch.tensor(self.targets[index]), index
+        return {"image": self.transform(image), "target": torch.tensor(self.targets[index]),
+                "index": index}
 
 
 class GMNDataModule(pl.LightningDataModule):
@@ -70,17 +69,20 @@ class GMNDataModule(pl.LightningDataModule):
         mode: str = "fold",
         fold: int = 0,
         splits_csv: str | None = None,
+        preprocessing: Mapping[str, Any] | None = None,
     ):
+        """``preprocessing`` is the resolved input spec (training resolves it with the
+        backbone's timm config); without it, ``image_size`` and ``augmentation`` resolve one
+        with ImageNet normalisation."""
         super().__init__()
         if mode not in ("fold", "final"):
             raise ValueError(f"mode={mode!r}: expected 'fold' or 'final'")
         if mode == "fold" and not 0 <= int(fold) < int(n_folds):
             raise SplitError(f"fold={fold} is outside 0..{int(n_folds) - 1} (data.n_folds={n_folds})")
         if mode == "fold" and splits_csv is None:
-            raise ValueError("mode=fold needs splits_csv (the experiment's splits.csv)")
+            raise ValueError("mode=fold needs splits_csv (the file holding the experiment's folds)")
         self.labels_csv, self.image_dir = Path(labels_csv), Path(image_dir)
         self.n_folds, self.split_seed, self.fold = int(n_folds), int(split_seed), int(fold)
-        self.image_size = list(image_size)
         self.batch_size, self.num_workers = int(batch_size), int(num_workers)
         cpus = os.cpu_count() or 1
         if self.num_workers > cpus:
@@ -90,7 +92,9 @@ class GMNDataModule(pl.LightningDataModule):
             self.num_workers = cpus
         self.min_edge_distance_s = min_edge_distance_s
         self.label_overrides = label_overrides
-        self.augmentation = dict(augmentation or {"eval": {"resize": self.image_size}})
+        self.augmentation = dict(augmentation or {})
+        self.preprocessing = dict(preprocessing or
+                                  resolve_preprocessing(self.augmentation, image_size))
         self.mode = mode
         self.splits_csv = None if splits_csv is None else Path(splits_csv)
         self.table: pd.DataFrame | None = None
@@ -99,10 +103,6 @@ class GMNDataModule(pl.LightningDataModule):
         self.val_table: pd.DataFrame | None = None
         self.report = None
         self.fold_warnings: list[str] = []
-
-    @property
-    def preprocessing(self) -> dict:
-        return preprocessing_spec(self.augmentation)
 
     def prepare_table(self) -> None:
         """Load labels, make or check splits, and cut this job's train/validation tables."""
@@ -137,21 +137,26 @@ class GMNDataModule(pl.LightningDataModule):
         # Shuffling draws from torch's global generator, which seed_everything(seed) fixes.
         # A last training batch of one image would break BatchNorm layers: drop only that.
         return DataLoader(
-            LabelledImages(table, self.image_dir, transform),
+            LabelledImageDataset(table, self.image_dir, transform),
             batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             drop_last=shuffle and len(table) % self.batch_size == 1,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_table, train_transform(self.augmentation), shuffle=True)
+        return self._loader(self.train_table,
+                            train_transform(self.augmentation, self.preprocessing), shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_table, eval_transform(self.preprocessing), shuffle=False)
 
-    def oof_dataloader(self) -> DataLoader:
-        """The validation images with a plain loader (no persistent workers) for OOF output."""
-        return DataLoader(LabelledImages(self.val_table, self.image_dir,
-                                         eval_transform(self.preprocessing)),
+    def predict_dataloader(self) -> DataLoader:
+        """The validation images for ``Trainer.predict``: the fold's out-of-fold predictions.
+
+        A plain loader (no persistent workers: it runs once); ``index`` in its batches is
+        the row of :attr:`val_table`.
+        """
+        return DataLoader(LabelledImageDataset(self.val_table, self.image_dir,
+                                               eval_transform(self.preprocessing)),
                           batch_size=self.batch_size, shuffle=False,
                           num_workers=self.num_workers)

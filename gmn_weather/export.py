@@ -4,8 +4,9 @@
 :func:`gmn_weather.model.load_classifier_checkpoint` or Lightning) and ``model.json``, which
 says everything needed to use the weights without this project's config: backbone, input
 size, resize rule, normalisation, channels, what the output means, and the decision
-threshold (from the experiment's ``operating_point.json`` when it belongs to the same
-configuration, else 0.5 and a note saying so).
+threshold (from the experiment's operating point when it belongs to the same
+configuration, else 0.5 and a note saying so). File names come from
+:mod:`gmn_weather.experiment`.
 """
 
 from __future__ import annotations
@@ -20,25 +21,25 @@ import pytorch_lightning as pl
 import torch
 
 from gmn_base.atomic import atomic_path, write_json
+from gmn_weather.experiment import ExperimentDir, FinalDir
 from gmn_weather.model import CheckpointError, SkyClassifier, load_classifier_checkpoint
 
 log = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "gmn-weather-classifier/1"
-MODEL_JSON = "model.json"
-MODEL_CKPT = "model.ckpt"
 DEFAULT_THRESHOLD = 0.5
 OUTPUT_MEANING = ("one logit; prob_clear = sigmoid(logit) is the probability that the sky is "
                   "clear; prediction is 'clear' when prob_clear >= threshold, else 'cloudy'")
 
 
-def threshold_from_operating_point(experiment_dir: Path, fingerprint: str) -> tuple[float, str, dict | None]:
+def threshold_from_operating_point(experiment: ExperimentDir,
+                                   fingerprint: str) -> tuple[float, str, dict | None]:
     """(threshold, where it came from, the operating point) for an export."""
-    path = experiment_dir / "operating_point.json"
-    if not path.is_file():
-        return DEFAULT_THRESHOLD, (f"default {DEFAULT_THRESHOLD}: no operating_point.json in "
-                                   f"{experiment_dir} (run the folds and analyze.py first)"), None
-    point = json.loads(path.read_text())
+    point = experiment.read_operating_point()
+    path = experiment.operating_point_json
+    if point is None:
+        return DEFAULT_THRESHOLD, (f"default {DEFAULT_THRESHOLD}: no {path.name} in "
+                                   f"{experiment.path} (run the folds and analyze.py first)"), None
     if point.get("fingerprint") != fingerprint:
         return DEFAULT_THRESHOLD, (f"default {DEFAULT_THRESHOLD}: {path} comes from a different "
                                    "training configuration than this final model"), None
@@ -55,18 +56,18 @@ def save_checkpoint(path: Path, model: SkyClassifier) -> None:
                     "pytorch-lightning_version": pl.__version__}, tmp)
 
 
-def export_final(final_dir: str | Path, model: SkyClassifier, experiment_dir: str | Path,
-                 fingerprint: str, trained_on: dict, experiment: str) -> dict:
+def export_final(experiment: ExperimentDir, model: SkyClassifier, fingerprint: str,
+                 trained_on: dict) -> dict:
     """Write ``final/model.ckpt`` and ``final/model.json``; return the model card."""
-    final_dir, experiment_dir = Path(final_dir), Path(experiment_dir)
-    threshold, source, point = threshold_from_operating_point(experiment_dir, fingerprint)
+    final = experiment.final
+    threshold, source, point = threshold_from_operating_point(experiment, fingerprint)
     if point is None:
         log.warning("final model: threshold %s", source)
-    save_checkpoint(final_dir / MODEL_CKPT, model)
+    save_checkpoint(final.model_ckpt, model)
     hp = model.hparams
     card = {
         "format": EXPORT_FORMAT,
-        "weights": MODEL_CKPT,
+        "weights": final.model_ckpt.name,
         "backbone": hp["backbone"],
         "framework": "timm.create_model(backbone, num_classes=1); state_dict keys prefixed 'net.'",
         "input": dict(hp["preprocessing"] or {}),
@@ -76,13 +77,13 @@ def export_final(final_dir: str | Path, model: SkyClassifier, experiment_dir: st
         "threshold_source": source,
         "operating_point": point,
         "trained_on": trained_on,
-        "experiment": experiment,
+        "experiment": experiment.name,
         "fingerprint": fingerprint,
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    write_json(final_dir / MODEL_JSON, card)
-    log.info("final model: wrote %s and %s (threshold %.3f)", final_dir / MODEL_CKPT,
-             final_dir / MODEL_JSON, threshold)
+    write_json(final.model_json, card)
+    log.info("final model: wrote %s and %s (threshold %.3f)", final.model_ckpt,
+             final.model_json, threshold)
     return card
 
 
@@ -100,15 +101,15 @@ def load_classifier(model_dir_or_ckpt: str | Path, map_location: str = "cpu") ->
     path = Path(model_dir_or_ckpt)
     card = None
     if path.is_dir():
-        card_path = path / MODEL_JSON
-        if not card_path.is_file():
-            raise FileNotFoundError(f"{path} has no {MODEL_JSON}; give a final/ folder written by "
-                                    "python train.py mode=final, or a .ckpt file")
-        card = json.loads(card_path.read_text())
-        ckpt = path / card.get("weights", MODEL_CKPT)
+        final = FinalDir(path)
+        if not final.model_json.is_file():
+            raise FileNotFoundError(f"{path} has no {final.model_json.name}; give a final/ folder "
+                                    "written by python train.py mode=final, or a .ckpt file")
+        card = json.loads(final.model_json.read_text())
+        ckpt = path / card.get("weights", final.model_ckpt.name)
     elif path.is_file():
         ckpt = path
-        sibling = path.with_name(MODEL_JSON)
+        sibling = FinalDir(path.parent).model_json
         if sibling.is_file():
             card = json.loads(sibling.read_text())
     else:

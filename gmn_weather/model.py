@@ -6,6 +6,12 @@ optional scheduler are ``_target_`` dicts instantiated in :meth:`configure_optim
 ``head_only_epochs`` reproduces the reference recipe: first train only the classifier head
 at the optimizer's learning rate, then every layer at ``full_lr``. All hyperparameters are
 plain data, so a checkpoint alone rebuilds the model (see :func:`load_classifier_checkpoint`).
+
+Batches are dicts: ``image`` (a tensor, or None when no image of the batch could be read),
+``index`` (the rows of the batch in its table or file list) and, for training and
+validation, ``target`` (1.0 = clear). :meth:`SkyClassifier.predict_step` is the one
+inference path: the fold's out-of-fold predictions and ``predict.py`` both run it through
+``Trainer.predict``.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import logging
 import os
 import pickle
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +29,10 @@ import pytorch_lightning as pl
 import timm
 import torch
 from hydra.utils import instantiate
+from timm.data import resolve_data_config
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryAveragePrecision
+
+from gmn_weather.preprocessing import network_input_size
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +49,50 @@ class BackboneSettingError(ValueError):
     """``model.backbone`` or ``model.weights_file`` names something that does not exist."""
 
 
-def create_backbone(backbone: str, pretrained: bool, weights_file: str | None,
-                    drop_rate: float = 0.0) -> torch.nn.Module:
-    """``timm.create_model`` with one output; clear errors for unknown names and offline hubs."""
+def _check_backbone_name(backbone: str) -> None:
     if not timm.is_model(backbone):
         raise BackboneSettingError(f"model.backbone={backbone!r} is not a timm model name "
                          "(see timm.list_models(); e.g. resnet18, efficientnet_b0, convnext_tiny)")
+
+
+def backbone_data_config(backbone: str) -> dict:
+    """timm's data config of the backbone's pretrained weights: input size, mean, std, crop.
+
+    Read from the pretrained config registered under the name (``resnet18`` or a tagged
+    ``vit_base_patch16_224.augreg_in21k``); nothing is downloaded.
+    """
+    _check_backbone_name(backbone)
+    cfg = timm.models.get_pretrained_cfg(backbone)
+    return resolve_data_config(pretrained_cfg=cfg.to_dict() if cfg is not None else None)
+
+
+def _size_kwargs(backbone: str, img_size: Sequence[int] | None) -> dict:
+    """``img_size`` for backbones built for one input size (ViTs) when ours differs."""
+    if img_size is None:
+        return {}
+    cfg = timm.models.get_pretrained_cfg(backbone)
+    if cfg is None or not cfg.fixed_input_size or list(cfg.input_size[1:]) == list(img_size):
+        return {}
+    # timm resamples the position embeddings of pretrained weights to the new grid.
+    log.info("%s is built for %dx%d inputs; creating it for %dx%d (data.image_size)", backbone,
+             *cfg.input_size[1:], *img_size)
+    return {"img_size": tuple(int(v) for v in img_size)}
+
+
+def create_backbone(backbone: str, pretrained: bool, weights_file: str | None,
+                    drop_rate: float = 0.0, img_size: Sequence[int] | None = None) -> torch.nn.Module:
+    """``timm.create_model`` with one output; clear errors for unknown names and offline hubs."""
+    _check_backbone_name(backbone)
+    kwargs = {"num_classes": 1, "drop_rate": drop_rate, **_size_kwargs(backbone, img_size)}
     if weights_file:
         path = Path(weights_file)
         if not path.is_file():
             raise BackboneSettingError(f"model.weights_file={weights_file}: no such file")
         # timm loads the file like hub weights and drops the 1000-class head it does not fit.
-        return timm.create_model(backbone, pretrained=True, num_classes=1, drop_rate=drop_rate,
-                                 pretrained_cfg_overlay={"file": str(path.resolve())})
+        return timm.create_model(backbone, pretrained=True,
+                                 pretrained_cfg_overlay={"file": str(path.resolve())}, **kwargs)
     if not pretrained:
-        return timm.create_model(backbone, pretrained=False, num_classes=1, drop_rate=drop_rate)
+        return timm.create_model(backbone, pretrained=False, **kwargs)
     overlay = None
     unreachable = hub_unreachable()
     if unreachable is not None:
@@ -65,8 +103,8 @@ def create_backbone(backbone: str, pretrained: bool, weights_file: str | None,
         log.info("weights hub unreachable (%s); using cached weights %s", unreachable, cached)
         overlay = {"file": str(cached)}
     try:
-        return timm.create_model(backbone, pretrained=True, num_classes=1, drop_rate=drop_rate,
-                                 pretrained_cfg_overlay=overlay)
+        return timm.create_model(backbone, pretrained=True, pretrained_cfg_overlay=overlay,
+                                 **kwargs)
     except (OSError, RuntimeError, ValueError) as exc:
         # huggingface_hub / requests errors derive from OSError or ValueError.
         first_line = str(exc).splitlines()[0] if str(exc) else ""
@@ -136,7 +174,8 @@ class SkyClassifier(pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.net = create_backbone(backbone, pretrained, weights_file, drop_rate)
+        self.net = create_backbone(backbone, pretrained, weights_file, drop_rate,
+                                   network_input_size(preprocessing or {}))
         self.register_buffer(
             "pos_weight", torch.tensor([float(pos_weight)]) if pos_weight else torch.ones(1),
             persistent=False)
@@ -149,9 +188,13 @@ class SkyClassifier(pl.LightningModule):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images).squeeze(1)
 
-    @torch.no_grad()
-    def predict_prob_clear(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self(images))
+    def predict_step(self, batch: Mapping[str, Any], batch_idx: int = 0) -> dict[str, torch.Tensor]:
+        """``prob_clear`` of the batch's images with the batch's row ``index``."""
+        images = batch["image"]
+        if images is None:  # no image of this batch could be read
+            return {"index": torch.zeros(0, dtype=torch.long), "prob_clear": torch.zeros(0)}
+        return {"index": torch.as_tensor(batch["index"]),
+                "prob_clear": torch.sigmoid(self(images)).float()}
 
     # --- training --------------------------------------------------------------------------
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -159,14 +202,14 @@ class SkyClassifier(pl.LightningModule):
             logits, targets, pos_weight=self.pos_weight)
 
     def training_step(self, batch, batch_idx):
-        images, targets, _ = batch
-        loss = self._loss(self(images), targets)
+        targets = batch["target"]
+        loss = self._loss(self(batch["image"]), targets)
         self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(targets))
         return loss
 
     def validation_step(self, batch, batch_idx):
-        images, targets, _ = batch
-        logits = self(images)
+        targets = batch["target"]
+        logits = self(batch["image"])
         self.log("val/loss", self._loss(logits, targets), on_epoch=True, batch_size=len(targets))
         probs = torch.sigmoid(logits)
         self._val_classes.update(int(t) for t in targets.unique().tolist())

@@ -1,4 +1,12 @@
-"""Out-of-fold predictions: after a fold's training, score its validation images.
+"""Out-of-fold predictions: the callback that writes a fold's OOF table and pools the set.
+
+After a fold's training, :func:`gmn_weather.training.train_fold` runs ``Trainer.predict``
+on the datamodule, whose prediction loader holds the fold's validation images; the model's
+``predict_step`` scores them (the same inference path ``predict.py`` uses). This Lightning
+prediction writer receives those predictions, joins them to the validation table by row
+index, writes the fold's OOF file through the :class:`~gmn_weather.experiment.ExperimentDir`
+and, when this fold completes the set, pools the experiment
+(:func:`gmn_weather.decision_files.pool_if_complete`).
 
 By default the weights of the last epoch are used: picking the best epoch on the very fold
 that is then reported makes the pooled table optimistic. ``weights="best"`` is allowed
@@ -9,59 +17,73 @@ output made from it says so.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import BasePredictionWriter
 
-from gmn_base.atomic import write_csv
-from gmn_weather.pooling import OOF_COLUMNS
+from gmn_weather.decision_files import pool_if_complete
+from gmn_weather.experiment import ExperimentDir
+from gmn_weather.pooling import OOF_COLUMNS, PooledResult
 
 log = logging.getLogger(__name__)
 
-
-def predict_table(model: torch.nn.Module, loader, device: torch.device) -> list[float]:
-    """prob_clear for every item of ``loader``, in its order."""
-    was_training = model.training
-    model.eval()
-    probs: list[float] = []
-    with torch.no_grad():
-        for images, _, _ in loader:
-            probs.extend(torch.sigmoid(model(images.to(device))).float().cpu().tolist())
-    model.train(was_training)
-    return probs
+OOF_WEIGHTS = ("last", "best")
 
 
-class OOFPredictionWriter(pl.Callback):
-    def __init__(self, output_csv: str | Path, weights: str = "last"):
-        if weights not in ("last", "best"):
+def fold_predictions(val_table: pd.DataFrame, predictions: Sequence[Mapping[str, torch.Tensor]],
+                     optimistic: bool = False) -> pd.DataFrame:
+    """The fold's OOF table: its validation rows (in table order) with their ``prob_clear``."""
+    index = torch.cat([p["index"] for p in predictions]).tolist() if predictions else []
+    prob = torch.cat([p["prob_clear"] for p in predictions]).tolist() if predictions else []
+    if sorted(index) != list(range(len(val_table))):
+        raise RuntimeError(f"out-of-fold predictions cover {len(set(index))} of the "
+                           f"{len(val_table)} validation images; every image needs exactly one")
+    table = val_table[OOF_COLUMNS[:-1]].copy()
+    table["prob_clear"] = pd.Series(prob, index=index).sort_index().to_numpy()
+    if optimistic:
+        table["optimistic"] = True
+    return table
+
+
+class OOFPredictionWriter(BasePredictionWriter):
+    def __init__(self, experiment: ExperimentDir | str | Path, fold: int, fingerprint: str,
+                 weights: str = "last", rule: Mapping[str, Any] | None = None):
+        if weights not in OOF_WEIGHTS:
             raise ValueError(f"callbacks.oof.weights={weights!r}: expected 'last' or 'best'")
-        self.output_csv = Path(output_csv)
-        self.weights = weights
+        super().__init__(write_interval="epoch")
+        self.experiment = experiment if isinstance(experiment, ExperimentDir) \
+            else ExperimentDir(Path(experiment))
+        self.fold, self.fingerprint, self.weights = int(fold), fingerprint, weights
+        self.rule = dict(rule or {})
+        self.pooled: PooledResult | None = None
 
     @property
     def optimistic(self) -> bool:
         return self.weights == "best"
 
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        datamodule = trainer.datamodule
-        if datamodule is None or datamodule.val_table is None or datamodule.val_table.empty:
-            return
-        model = pl_module
-        if self.weights == "best":
-            best = getattr(trainer.checkpoint_callback, "best_model_path", "")
-            if not best:
-                raise RuntimeError("callbacks.oof.weights=best needs a ModelCheckpoint with a "
-                                   "monitor (callbacks.model_checkpoint.monitor=val/loss)")
-            log.warning("OOF predictions from the best epoch (%s): chosen on this very fold, so "
-                        "the pooled results are OPTIMISTIC", best)
-            state = torch.load(best, map_location=pl_module.device, weights_only=True)
-            pl_module.load_state_dict(state["state_dict"])
-        probs = predict_table(model, datamodule.oof_dataloader(), pl_module.device)
-        table = datamodule.val_table[OOF_COLUMNS[:-1]].copy()
-        table["prob_clear"] = probs
-        if self.optimistic:
-            table["optimistic"] = True
-        write_csv(self.output_csv, table)
-        log.info("fold %s: wrote %d out-of-fold predictions (%s-epoch weights) to %s",
-                 table["fold"].iloc[0], len(table), self.weights, self.output_csv)
+    def ckpt_path(self, trainer: pl.Trainer) -> str | None:
+        """The checkpoint ``Trainer.predict`` should load (None: the last epoch's weights)."""
+        if self.weights == "last":
+            return None
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "")
+        if not best:
+            raise RuntimeError("callbacks.oof.weights=best needs a ModelCheckpoint with a "
+                               "monitor (callbacks.model_checkpoint.monitor=val/loss)")
+        log.warning("OOF predictions from the best epoch (%s): chosen on this very fold, so "
+                    "the pooled results are OPTIMISTIC", best)
+        return best
+
+    def write_on_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           predictions: Sequence[Any], batch_indices: Sequence[Any]) -> None:
+        table = fold_predictions(trainer.datamodule.val_table, predictions, self.optimistic)
+        path = self.experiment.write_fold_oof(self.fold, table)
+        log.info("fold %d: wrote %d out-of-fold predictions (%s-epoch weights) to %s",
+                 self.fold, len(table), self.weights, path)
+        self.pooled = pool_if_complete(self.experiment, self.fingerprint, **self.rule)
+        if self.pooled is not None:
+            log.info("all folds present; pooled:\n%s", self.pooled.report())

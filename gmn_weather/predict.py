@@ -2,8 +2,10 @@
 
 :func:`predict_paths` is the library call other code uses; :func:`run` is what
 ``predict.py`` does (resolve ``input=`` to image files, predict, write ``output=``).
-Unreadable images get a row with ``prediction=unreadable`` and the reason in ``error``;
-they are counted in the summary and never scored as if they were an image.
+Scoring runs ``Trainer.predict`` with the model's ``predict_step``, the same inference path
+as the out-of-fold predictions of training. Unreadable images get a row with
+``prediction=unreadable`` and the reason in ``error``; they are counted in the summary and
+never scored as if they were an image.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from gmn_base.atomic import write_csv
 from gmn_weather.export import LoadedClassifier, load_classifier
+from gmn_weather.trainer_setup import quiet_lightning
 from gmn_weather.transforms_factory import eval_transform, load_rgb
 
 log = logging.getLogger(__name__)
@@ -30,28 +35,67 @@ PREDICTION_COLUMNS = ["filename", "prediction", "confidence", "prob_clear", "err
 UNREADABLE = "unreadable"
 
 
-class _Images(Dataset):
+class PredictInputError(ValueError):
+    """A predict.py setting that cannot be used; the message names it."""
+
+
+class ImageFiles(Dataset):
+    """``{"image", "index"}`` per file, or ``{"index", "error"}`` for one that cannot be read."""
+
     def __init__(self, paths: Sequence[Path], transform):
         self.paths, self.transform = list(paths), transform
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> dict:
         try:
-            return self.transform(load_rgb(self.paths[index])), index, ""
+            return {"image": self.transform(load_rgb(self.paths[index])), "index": index}
         except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for broken files
-            return None, index, f"{type(exc).__name__}: {exc}"
+            return {"index": index, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def _collate(items):
-    good = [(t, i) for t, i, _ in items if t is not None]
-    images = torch.stack([t for t, _ in good]) if good else None
-    return images, [i for _, i in good], [(i, e) for t, i, e in items if t is None]
+def collate_readable(items: list[dict]) -> dict:
+    """A batch of the readable images (``image`` None when there is none) and the
+    ``errors`` (index, reason) of the others."""
+    good = [item for item in items if "error" not in item]
+    return {"image": torch.stack([item["image"] for item in good]) if good else None,
+            "index": torch.tensor([item["index"] for item in good], dtype=torch.long),
+            "errors": [(item["index"], item["error"]) for item in items if "error" in item]}
 
 
-class PredictInputError(ValueError):
-    """A predict.py setting that cannot be used; the message names it."""
+class PredictionRows(BasePredictionWriter):
+    """``prob_clear`` and read errors by file index, collected batch by batch."""
+
+    def __init__(self):
+        super().__init__(write_interval="batch")
+        self.prob_clear: dict[int, float] = {}
+        self.errors: dict[int, str] = {}
+
+    def write_on_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           prediction: Any, batch_indices: Sequence[int] | None, batch: Any,
+                           batch_idx: int, dataloader_idx: int) -> None:
+        self.errors.update(batch["errors"])
+        self.prob_clear.update(zip(prediction["index"].tolist(),
+                                   prediction["prob_clear"].tolist()))
+
+
+def accelerator_for(device: str | None) -> tuple[str, int | list[int]]:
+    """Lightning's (accelerator, devices) for ``device=`` (null: cuda when available)."""
+    if device is None:
+        return ("gpu", 1) if torch.cuda.is_available() else ("cpu", 1)
+    try:
+        wanted = torch.device(device)
+    except RuntimeError:
+        raise PredictInputError(f"device={device!r}: expected cpu, cuda or cuda:N") from None
+    if wanted.type == "cpu":
+        return "cpu", 1
+    if wanted.type == "cuda":
+        if not torch.cuda.is_available():
+            raise PredictInputError(f"device={device}: no CUDA device on this machine; "
+                                    "use device=cpu (or leave device unset)")
+        return "gpu", [wanted.index or 0]
+    raise PredictInputError(f"device={device!r}: expected cpu, cuda or cuda:N")
 
 
 def label_rows(prob_clear: Iterable[float], threshold: float) -> list[tuple[str, float]]:
@@ -59,6 +103,23 @@ def label_rows(prob_clear: Iterable[float], threshold: float) -> list[tuple[str,
     rows = []
     for p in prob_clear:
         rows.append(("clear", p) if p >= threshold else ("cloudy", 1.0 - p))
+    return rows
+
+
+def score_images(loaded: LoadedClassifier, paths: Sequence[Path], batch_size: int = 32,
+                 num_workers: int = 0, device: str | None = None,
+                 progress: bool = False) -> PredictionRows:
+    """``prob_clear`` of every readable image (by index into ``paths``) and the read errors."""
+    accelerator, devices = accelerator_for(device)
+    loader = DataLoader(ImageFiles(paths, eval_transform(loaded.preprocessing)),
+                        batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        collate_fn=collate_readable)
+    rows = PredictionRows()
+    with quiet_lightning():
+        trainer = pl.Trainer(accelerator=accelerator, devices=devices, logger=False,
+                             enable_checkpointing=False, enable_model_summary=False,
+                             enable_progress_bar=progress, callbacks=[rows])
+        trainer.predict(loaded.model, dataloaders=loader, return_predictions=False)
     return rows
 
 
@@ -78,28 +139,16 @@ def predict_paths(
     loaded = model_dir_or_ckpt if isinstance(model_dir_or_ckpt, LoadedClassifier) \
         else load_classifier(model_dir_or_ckpt)
     threshold = loaded.threshold if threshold is None else float(threshold)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = loaded.model.to(device).eval()
     paths = [Path(p) for p in paths]
-    loader = DataLoader(_Images(paths, eval_transform(loaded.preprocessing)),
-                        batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        collate_fn=_collate)
-    prob: dict[int, float] = {}
-    errors: dict[int, str] = {}
-    with torch.no_grad():
-        for images, indices, failed in tqdm(loader, desc="predict", unit="batch",
-                                            disable=not progress):
-            errors.update(failed)
-            if images is not None:
-                values = torch.sigmoid(model(images.to(device))).float().cpu().tolist()
-                prob.update(zip(indices, values))
+    scored = score_images(loaded, paths, batch_size, num_workers, device, progress)
     rows = []
     for i, path in enumerate(paths):
-        if i in errors:
-            rows.append((str(path), UNREADABLE, float("nan"), float("nan"), errors[i]))
+        if i in scored.errors:
+            rows.append((str(path), UNREADABLE, float("nan"), float("nan"), scored.errors[i]))
         else:
-            (prediction, confidence), = label_rows([prob[i]], threshold)
-            rows.append((str(path), prediction, confidence, prob[i], ""))
+            prob = scored.prob_clear[i]
+            (prediction, confidence), = label_rows([prob], threshold)
+            rows.append((str(path), prediction, confidence, prob, ""))
     return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
 
 

@@ -1,85 +1,71 @@
-"""``train(cfg)``: one cross-validation fold (``mode=fold``) or the final model (``mode=final``).
+"""Training jobs: one cross-validation fold (:func:`train_fold`) or the final model
+(:func:`train_final`); :func:`train` is the one dispatch on ``mode`` that ``train.py`` calls.
 
-Builds the DataModule, model, callbacks, loggers and Trainer from the composed Hydra config,
-records the run's settings fingerprint in ``run_info.json``, trains, and then either writes
-the fold's out-of-fold predictions (pooling the experiment when this job completes the set)
-or exports ``final/``. Outputs go to ``${paths.output_root}/${name}/fold_{k}`` or ``final``.
+Both start alike (the run folder, the settings fingerprint, the seed) and share one fit:
+datamodule, model, loggers, callbacks and Trainer from the composed Hydra config, the
+run's ``run_info.json`` and ``config.yaml``. A fold job then predicts its validation images
+out-of-fold through ``Trainer.predict``; the OOF callback writes them and pools the
+experiment when the set is complete. The final job exports ``final/``. Outputs go to
+``${paths.output_root}/${name}/fold_{k}`` or ``final`` (:mod:`gmn_weather.experiment`).
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
 import pytorch_lightning as pl
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gmn_base.atomic import remove_stale_temporaries, write_json, write_text
-from gmn_weather.config import (
-    fingerprint,
-    loggable_config,
-    register_resolvers,
-    run_name,
-    training_settings,
-)
+from gmn_weather.datamodule import GMNDataModule
+from gmn_weather.experiment import ExperimentDir, ExperimentError, RunDir, RunInfo
 from gmn_weather.export import export_final
-from gmn_weather.labels import LabelsError
-from gmn_weather.model import BackboneSettingError, PretrainedWeightsError
-from gmn_weather.pooling import (
-    RUN_INFO,
-    PoolingError,
-    check_experiment_consistency,
-    pool_if_complete,
-)
+from gmn_weather.fingerprint import fingerprint, training_settings
+from gmn_weather.hydra_config import loggable_config, register_resolvers
+from gmn_weather.labelled_images import LabelsError
+from gmn_weather.model import BackboneSettingError, PretrainedWeightsError, backbone_data_config
+from gmn_weather.pooling import PooledResult
+from gmn_weather.preprocessing import InputSettingError, describe, resolve_preprocessing
 from gmn_weather.splits import SplitError, compare_splits
+from gmn_weather.trainer_setup import (
+    LoggerSetupError,
+    build_callbacks,
+    build_trainer,
+    job_loggers,
+    quiet_lightning,
+)
 
 log = logging.getLogger(__name__)
 
-
-
-class LoggerSetupError(RuntimeError):
-    """A metric logger could not start (e.g. W&B without a key)."""
-
-
 # Errors whose message says what to change; entry points print them without a traceback.
-USER_ERRORS = (LabelsError, SplitError, PoolingError, PretrainedWeightsError,
-               BackboneSettingError, LoggerSetupError)
-
-# Lightning hints that do not apply here (small CPU data sets, optional cloud packages).
-_HARMLESS_WARNINGS = (
-    r".*does not have many workers.*",
-    r".*The number of training batches .* is smaller than the logging interval.*",
-    r".*litlogger.*",
-    r".*litmodels.*",
-    r".*Checkpoint directory .* exists and is not empty.*",
-    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
-)
-_HARMLESS_INFO = ("litlogger", "litmodels")
+USER_ERRORS = (LabelsError, SplitError, ExperimentError, PretrainedWeightsError,
+               BackboneSettingError, LoggerSetupError, InputSettingError)
 
 
-def _not_a_sales_tip(record: logging.LogRecord) -> bool:
-    return not any(word in str(record.msg) for word in _HARMLESS_INFO)
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict[str, float]
+    fingerprint: str
+    pooled: PooledResult | None = None  # set by the fold job that completed the set
+    card: dict | None = None  # final/model.json of a final job
 
 
-@contextmanager
-def _quiet_lightning() -> Iterator[None]:
-    """Silence Lightning's known-harmless hints for the duration of one training job."""
-    lightning_log = logging.getLogger("pytorch_lightning.utilities.rank_zero")
-    lightning_log.addFilter(_not_a_sales_tip)
-    try:
-        with warnings.catch_warnings():
-            for pattern in _HARMLESS_WARNINGS:
-                warnings.filterwarnings("ignore", message=pattern)
-            yield
-    finally:
-        lightning_log.removeFilter(_not_a_sales_tip)
+@dataclass
+class Job:
+    """One training job about to run: where it writes and under which settings."""
+
+    cfg: DictConfig
+    mode: str
+    fold: int | None
+    experiment: ExperimentDir
+    run: RunDir
+    settings: dict
+    fingerprint: str
 
 
 def _build(spec, **kwargs):
@@ -93,152 +79,122 @@ def _build(spec, **kwargs):
         raise
 
 
-def experiment_dir(cfg: DictConfig) -> Path:
-    return Path(cfg.paths.output_root) / str(cfg.name)
-
-
-def _loggers(cfg: DictConfig) -> list:
-    loggers = [instantiate(spec) for spec in (cfg.get("logger") or {}).values()
-               if spec is not None and "_target_" in spec]
-    for logger in loggers:
-        # Lightning always passes wandb.init(anonymous=None), which recent wandb answers with a
-        # deprecation warning on every run; the setting has no effect, so it is dropped.
-        init_kwargs = getattr(logger, "_wandb_init", None)
-        if isinstance(init_kwargs, dict) and init_kwargs.get("anonymous") is None:
-            init_kwargs.pop("anonymous", None)
-    return loggers
-
-
-def _callbacks(cfg: DictConfig, run_dir: Path) -> list:
-    callbacks = []
-    specs = OmegaConf.to_container(cfg.get("callbacks") or {}, resolve=True)
-    oof = specs.pop("oof", None) or {}
-    checkpoint = specs.pop("model_checkpoint", None)
-    if checkpoint is not None:
-        checkpoint["dirpath"] = str(run_dir / "checkpoints")
-        if cfg.mode == "fold" and oof.get("weights") == "best" and not checkpoint.get("monitor"):
-            checkpoint.update(monitor="val/loss", mode="min", save_top_k=1)
-        callbacks.append(instantiate(checkpoint))
-    for spec in specs.values():
-        if spec and "_target_" in spec:
-            callbacks.append(instantiate(spec))
-    if cfg.mode == "fold":
-        callbacks.append(instantiate({**oof, "output_csv": str(run_dir / "oof_predictions.csv")}))
-    return callbacks
-
-
-def train(cfg: DictConfig) -> dict:
-    """Train one fold or the final model; return the run's final metrics and output paths."""
-    register_resolvers()
+def train(cfg: DictConfig) -> TrainResult:
+    """Train what ``mode`` says: one fold (``fold``) or the final model (``final``)."""
     mode = str(cfg.mode)
-    if mode == "fold" and not 0 <= int(cfg.fold) < int(cfg.data.n_folds):
-        raise SplitError(f"fold={cfg.fold} is outside 0..{int(cfg.data.n_folds) - 1} "
-                         f"(data.n_folds={cfg.data.n_folds})")
-    name_of_run = run_name(mode, cfg.fold)
-    exp_dir = experiment_dir(cfg)
-    run_dir = exp_dir / name_of_run
-    run_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(exp_dir)
-    remove_stale_temporaries(run_dir)
-    settings = training_settings(cfg)
-    fp = fingerprint(settings)
     if mode == "fold":
-        check_experiment_consistency(exp_dir, fp, settings)
-    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+        return train_fold(cfg)
+    if mode == "final":
+        return train_final(cfg)
+    raise ValueError(f"mode={mode!r}: expected 'fold' or 'final'")
 
+
+def _start_job(cfg: DictConfig, mode: str, fold: int | None) -> Job:
+    register_resolvers()
+    experiment = ExperimentDir.of(cfg.paths.output_root, cfg.name)
+    run = experiment.run(mode, fold)
+    experiment.prepare_run(run)
+    settings = training_settings(cfg)
+    return Job(cfg, mode, fold, experiment, run, settings, fingerprint(settings))
+
+
+def _datamodule(job: Job, **kwargs) -> GMNDataModule:
+    """The datamodule, with the input spec resolved from the data, augmentation and model."""
+    cfg = job.cfg
     augmentation = OmegaConf.to_container(cfg.augmentation, resolve=True)
-    datamodule = _build(
-        cfg.data, augmentation=augmentation, mode=mode, fold=int(cfg.fold),
-        splits_csv=str(exp_dir / "splits.csv") if mode == "fold" else None, _convert_="all")
+    image_size = OmegaConf.to_container(cfg.data, resolve=True).get("image_size")
+    model = cfg.model
+    spec = resolve_preprocessing(
+        augmentation, image_size, backbone_data_config(str(model.backbone)),
+        pretrained_normalization=bool(model.get("pretrained") or model.get("weights_file")),
+        backbone=str(model.backbone))
+    log.info("%s", describe(spec))
+    datamodule = _build(cfg.data, augmentation=augmentation, preprocessing=spec,
+                        mode=job.mode, fold=job.fold or 0, _convert_="all", **kwargs)
     datamodule.prepare_table()
     report = datamodule.report
-    overridden = report.overridden + report.removed_by_override
     if cfg.data.get("label_overrides"):
         # Said on the console at start, so nobody trains on reviewed labels unknowingly.
         log.info("label overrides: %d rows overridden by %s (%d relabelled, %d removed)",
-                 overridden, cfg.data.label_overrides, report.overridden,
-                 report.removed_by_override)
-
-    write_json(run_dir / RUN_INFO, {
-        "mode": mode, "fold": int(cfg.fold) if mode == "fold" else None,
-        "n_folds": int(cfg.data.n_folds), "name": str(cfg.name), "fingerprint": fp,
-        "oof_weights": settings["oof_weights"], "settings": settings,
-        "n_train": len(datamodule.train_table), "n_val": len(datamodule.val_table),
-        "fold_warnings": datamodule.fold_warnings,
-        "started_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    })
-    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(loggable_config(cfg)))
-
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    model = _build(model_cfg, preprocessing=datamodule.preprocessing,
-                   _recursive_=False, _convert_="all")
-
-    loggers = _loggers(cfg)
-    _log_config(loggers, loggable_config(cfg))
-    trainer_kwargs = {"logger": loggers or False, "callbacks": _callbacks(cfg, run_dir),
-                      "default_root_dir": str(run_dir)}
-    if mode == "final":
-        trainer_kwargs["limit_val_batches"] = 0
-    try:
-        with _quiet_lightning():
-            trainer: pl.Trainer = instantiate(cfg.trainer, **trainer_kwargs)
-            trainer.fit(model, datamodule=datamodule)
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        result = {"run_dir": str(run_dir), "metrics": metrics, "fingerprint": fp}
-        if mode == "fold":
-            rule = OmegaConf.to_container(cfg.analyze, resolve=True)
-            pooled = pool_if_complete(exp_dir, fp, **rule)
-            if pooled is not None:
-                log.info("all folds present; pooled:\n%s", pooled.report())
-                result["pooled"] = pooled
-        else:
-            trained_on = {"n_images": len(datamodule.train_table),
-                          "n_clear": int((datamodule.train_table["label"] == "clear").sum()),
-                          "labels_csv": str(cfg.data.labels_csv),
-                          "image_dir": str(cfg.data.image_dir),
-                          "label_overrides": cfg.data.get("label_overrides"),
-                          "overridden_rows": overridden,
-                          "epochs": int(trainer.current_epoch),
-                          "differs_from_cv_data": _final_data_differences(exp_dir, datamodule)}
-            result["card"] = export_final(run_dir, model, exp_dir, fp, trained_on, str(cfg.name))
-        return result
-    finally:
-        _finish_wandb(loggers)
+                 report.overridden + report.removed_by_override, cfg.data.label_overrides,
+                 report.overridden, report.removed_by_override)
+    return datamodule
 
 
-def _log_config(loggers: list, config: dict) -> None:
-    for logger in loggers:
-        if type(logger).__name__ != "WandbLogger":
-            logger.log_hyperparams(config)
-            continue
-        import wandb
-
-        try:  # the W&B run starts here
-            logger.log_hyperparams(config)
-        except wandb.errors.UsageError as exc:
-            raise LoggerSetupError(
-                f"W&B could not start ({exc}). Log in with `wandb login` or WANDB_API_KEY, "
-                "or run offline with WANDB_MODE=offline (sync later with `wandb sync`), "
-                "or use logger=csv"
-            ) from exc
+def _record_run(job: Job, datamodule: GMNDataModule) -> None:
+    job.run.write_run_info(RunInfo(
+        mode=job.mode, fold=job.fold, n_folds=int(job.cfg.data.n_folds), name=str(job.cfg.name),
+        fingerprint=job.fingerprint, oof_weights=job.settings["oof_weights"],
+        settings=job.settings, n_train=len(datamodule.train_table),
+        n_val=len(datamodule.val_table), fold_warnings=datamodule.fold_warnings,
+        started_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    ))
+    job.run.write_config(OmegaConf.to_yaml(loggable_config(job.cfg)))
 
 
-def _final_data_differences(exp_dir: Path, datamodule) -> list[str]:
+def _fit(job: Job, datamodule: GMNDataModule, loggers: list, callbacks: list,
+         monitor_best: bool = False, **trainer_overrides) -> tuple[pl.Trainer, pl.LightningModule]:
+    """The shared fit: seed, model, Trainer, ``trainer.fit``; return the trainer and model."""
+    pl.seed_everything(int(job.cfg.seed), workers=True, verbose=False)
+    _record_run(job, datamodule)
+    model = _build(OmegaConf.to_container(job.cfg.model, resolve=True),
+                   preprocessing=datamodule.preprocessing, _recursive_=False, _convert_="all")
+    callbacks = callbacks + build_callbacks(job.cfg, job.run, monitor_best)
+    trainer = build_trainer(job.cfg, job.run, loggers, callbacks, **trainer_overrides)
+    trainer.fit(model, datamodule=datamodule)
+    return trainer, model
+
+
+def _metrics(trainer: pl.Trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+
+def train_fold(cfg: DictConfig) -> TrainResult:
+    """Train fold ``cfg.fold`` on the other folds, predict it out-of-fold, pool when complete."""
+    fold, n_folds = int(cfg.fold), int(cfg.data.n_folds)
+    if not 0 <= fold < n_folds:
+        raise SplitError(f"fold={fold} is outside 0..{n_folds - 1} (data.n_folds={n_folds})")
+    job = _start_job(cfg, "fold", fold)
+    job.experiment.check_accepts(job.fingerprint, job.settings)
+    datamodule = _datamodule(job, splits_csv=str(job.experiment.splits_csv))
+    oof = _build(cfg.callbacks.oof, experiment=str(job.experiment.path), fold=fold,
+                 fingerprint=job.fingerprint, rule=OmegaConf.to_container(cfg.analyze, resolve=True))
+    with job_loggers(cfg) as loggers, quiet_lightning():
+        trainer, model = _fit(job, datamodule, loggers, [oof], monitor_best=oof.optimistic)
+        metrics = _metrics(trainer)  # Trainer.predict resets them
+        trainer.predict(model, datamodule=datamodule, ckpt_path=oof.ckpt_path(trainer),
+                        return_predictions=False)
+    return TrainResult(job.run.path, metrics, job.fingerprint, pooled=oof.pooled)
+
+
+def train_final(cfg: DictConfig) -> TrainResult:
+    """Train on every labelled image and export ``final/`` (weights + model.json)."""
+    job = _start_job(cfg, "final", None)
+    datamodule = _datamodule(job)
+    with job_loggers(cfg) as loggers, quiet_lightning():
+        trainer, model = _fit(job, datamodule, loggers, [], limit_val_batches=0)
+        card = export_final(job.experiment, model, job.fingerprint,
+                            _trained_on(job, datamodule, int(trainer.current_epoch)))
+    return TrainResult(job.run.path, _metrics(trainer), job.fingerprint, card=card)
+
+
+def _trained_on(job: Job, datamodule: GMNDataModule, epochs: int) -> dict:
+    data, table, report = job.cfg.data, datamodule.train_table, datamodule.report
+    return {"n_images": len(table), "n_clear": int((table["label"] == "clear").sum()),
+            "labels_csv": str(data.labels_csv), "image_dir": str(data.image_dir),
+            "label_overrides": data.get("label_overrides"),
+            "overridden_rows": report.overridden + report.removed_by_override,
+            "epochs": epochs,
+            "differs_from_cv_data": _final_data_differences(job.experiment, datamodule)}
+
+
+def _final_data_differences(experiment: ExperimentDir, datamodule: GMNDataModule) -> list[str]:
     """How the final model's data differ from the experiment's CV split (empty: same)."""
-    splits_csv = exp_dir / "splits.csv"
-    if not splits_csv.is_file():
+    if not experiment.splits_csv.is_file():
         return []
-    diffs = compare_splits(pd.read_csv(splits_csv, dtype={"group": str}), datamodule.table)
+    diffs = compare_splits(experiment.read_splits(), datamodule.table)
     if diffs:
         log.warning("final model: the labelled data differ from the cross-validation split "
                     "(%s); the embedded threshold was chosen on the older data",
                     "; ".join(diffs))
     return diffs
-
-
-def _finish_wandb(loggers: list) -> None:
-    """One W&B run per job: close it so the next multirun job starts a new one."""
-    if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
-        import wandb
-
-        wandb.finish()

@@ -1,11 +1,11 @@
-"""Image transforms built from an ``augmentation`` config, and the spec that describes them.
+"""Image transforms built from the resolved input spec and the augmentation's train settings.
 
 Images are opened with PIL and converted to RGB, so a single-channel (grayscale) night frame
-becomes three identical channels, which pretrained backbones expect. ``resize`` is either
-``[H, W]`` (the whole frame squeezed to that size: nothing of the sky is cut away, the
-default) or one integer (the shorter edge, aspect kept, as the reference pipeline did before
-cropping). :func:`preprocessing_spec` returns the plain dict an exported model carries so
-inference rebuilds exactly the evaluation transform.
+becomes three identical channels, which pretrained backbones expect. The evaluation
+transform (validation, OOF prediction, inference) is rebuilt from the plain spec of
+:mod:`gmn_weather.preprocessing` alone, so an exported model needs nothing else; the
+training transform adds the random steps ``augmentation.train`` asks for around the same
+resize, crop and normalisation.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from typing import Any
 from PIL import Image
 from torchvision import transforms as T
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from gmn_weather.preprocessing import InputSettingError, network_input_size
 
 
 def _size(value) -> int | tuple[int, int]:
@@ -29,25 +28,6 @@ def _size(value) -> int | tuple[int, int]:
     return int(values[0]), int(values[1])
 
 
-def preprocessing_spec(augmentation: Mapping[str, Any]) -> dict:
-    """Plain-data description of the evaluation pipeline (stored in checkpoints/exports)."""
-    evaluation = dict(augmentation.get("eval") or {})
-    normalize = dict(augmentation.get("normalize") or {})
-    resize = evaluation.get("resize")
-    crop = evaluation.get("center_crop")
-    return {
-        "resize": list(resize) if not isinstance(resize, int) else resize,
-        "center_crop": None if crop is None else (list(crop) if not isinstance(crop, int) else crop),
-        "mean": list(normalize.get("mean", IMAGENET_MEAN)),
-        "std": list(normalize.get("std", IMAGENET_STD)),
-        "channels": 3,
-        "color": "RGB; single-channel images are replicated to 3 channels",
-        "value_range": "pixels scaled to [0, 1], then (x - mean) / std per channel",
-        "resize_note": "[H, W]: whole frame resized to that size; one integer: shorter edge "
-                       "resized to it, aspect kept",
-    }
-
-
 def eval_transform(spec: Mapping[str, Any]) -> T.Compose:
     """Deterministic transform for validation, OOF prediction and inference."""
     steps = [T.Resize(_size(spec["resize"]), antialias=True)]
@@ -57,23 +37,31 @@ def eval_transform(spec: Mapping[str, Any]) -> T.Compose:
     return T.Compose(steps)
 
 
-def train_transform(augmentation: Mapping[str, Any]) -> T.Compose:
-    """Random training transform from ``augmentation.train``."""
-    train = dict(augmentation.get("train") or {})
-    spec = preprocessing_spec(augmentation)
-    steps: list = []
+def _geometry(train: Mapping[str, Any], spec: Mapping[str, Any]) -> list:
+    """Random crops and resizes that end at the network's input size."""
+    size = tuple(network_input_size(spec))
+    crop = spec.get("center_crop")
     if train.get("random_resized_crop_scale") is not None:
+        if crop is not None:
+            raise InputSettingError("augmentation.train.random_resized_crop_scale needs "
+                                    "augmentation.input=whole_frame (it crops by itself)")
         lo, hi = train["random_resized_crop_scale"]
-        size = _size(train.get("resize", spec["resize"]))
-        if isinstance(size, int):
-            raise ValueError("augmentation.train.random_resized_crop_scale needs resize [H, W]")
-        steps.append(T.RandomResizedCrop(size, scale=(lo, hi),
-                                         ratio=(size[1] / size[0] * 0.9, size[1] / size[0] * 1.1),
-                                         antialias=True))
-    else:
-        steps.append(T.Resize(_size(train.get("resize", spec["resize"])), antialias=True))
-        if train.get("random_crop") is not None:
-            steps.append(T.RandomCrop(_size(train["random_crop"])))
+        aspect = size[1] / size[0]
+        return [T.RandomResizedCrop(size, scale=(lo, hi), ratio=(aspect * 0.9, aspect * 1.1),
+                                    antialias=True)]
+    steps = [T.Resize(_size(spec["resize"]), antialias=True)]
+    if crop is not None:
+        steps.append(T.RandomCrop(size) if train.get("random_crop") else T.CenterCrop(size))
+    elif train.get("random_crop"):
+        raise InputSettingError("augmentation.train.random_crop needs augmentation.input=crop "
+                                "(a whole-frame input has nothing to crop)")
+    return steps
+
+
+def train_transform(augmentation: Mapping[str, Any], spec: Mapping[str, Any]) -> T.Compose:
+    """Random training transform from ``augmentation.train`` around the input ``spec``."""
+    train = dict(augmentation.get("train") or {})
+    steps = _geometry(train, spec)
     if train.get("hflip", 0):
         steps.append(T.RandomHorizontalFlip(float(train["hflip"])))
     if train.get("vflip", 0):

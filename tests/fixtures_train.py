@@ -96,7 +96,7 @@ def compose_train(*overrides: str, config_name: str = "train"):
     """Compose a config in-process, the way Hydra's entry points do."""
     from hydra import compose, initialize_config_dir
 
-    from gmn_weather.config import register_resolvers
+    from gmn_weather.hydra_config import register_resolvers
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from torchvision import transforms as T
 
 from gmn_weather.datamodule import GMNDataModule
-from gmn_weather.labels import (
+from gmn_weather.labelled_images import (
     LabelsError,
     apply_overrides,
     filter_edge_distance,
@@ -22,8 +22,9 @@ from gmn_weather.labels import (
     validate_labels,
     validate_overrides,
 )
+from gmn_weather.preprocessing import resolve_preprocessing
 from gmn_weather.splits import SplitError, assign_folds, check_folds, load_or_create_splits
-from gmn_weather.transforms_factory import eval_transform, preprocessing_spec, train_transform
+from gmn_weather.transforms_factory import eval_transform, train_transform
 
 
 @pytest.fixture()
@@ -210,20 +211,23 @@ def test_datamodule_fold_tables_and_grayscale_to_three_channels(tmp_path, datase
     labels_csv, image_dir, _ = dataset
     dm = GMNDataModule(str(labels_csv), str(image_dir), n_folds=3, image_size=[32, 56],
                        batch_size=4, num_workers=0, fold=1, splits_csv=str(tmp_path / "s.csv"),
-                       augmentation={"eval": {"resize": [32, 56]}, "train": {"resize": [32, 56]}})
+                       augmentation={"input": "whole_frame", "train": {"hflip": 0.5}})
     dm.setup("fit")
     assert set(dm.train_table["group"]).isdisjoint(dm.val_table["group"])
     assert len(dm.train_table) + len(dm.val_table) == 24
-    images, targets, _ = next(iter(dm.val_dataloader()))
-    assert images.shape[1:] == torch.Size([3, 32, 56])  # whole frame, 3 channels
-    assert set(targets.tolist()) <= {0.0, 1.0}
+    batch = next(iter(dm.val_dataloader()))
+    assert batch["image"].shape[1:] == torch.Size([3, 32, 56])  # whole frame, 3 channels
+    assert set(batch["target"].tolist()) <= {0.0, 1.0}
+    # The prediction loader is the validation images in table order, rows by index.
+    indices = [i for b in dm.predict_dataloader() for i in b["index"].tolist()]
+    assert indices == list(range(len(dm.val_table)))
 
 
 def test_datamodule_unreadable_image_named(tmp_path, dataset):
     labels_csv, image_dir, table = dataset
     (image_dir / table["image_filename"][0]).write_bytes(b"not a png")
     dm = GMNDataModule(str(labels_csv), str(image_dir), mode="final", num_workers=0,
-                       augmentation={"eval": {"resize": [32, 56]}})
+                       image_size=[32, 56])
     dm.setup("fit")
     bad = table["image_filename"][0]
     index = list(dm.train_table["image_filename"]).index(bad)
@@ -239,13 +243,17 @@ def test_datamodule_rejects_fold_out_of_range(dataset):
 
 # --- transforms -----------------------------------------------------------------------------
 
-def _augmentation(*overrides: str) -> dict:
-    """The composed ``augmentation`` group (train.yaml's default without overrides)."""
-    return OmegaConf.to_container(compose_train(*overrides).augmentation, resolve=True)
+def _preprocessing(*overrides: str) -> tuple[dict, dict]:
+    """The composed ``augmentation`` group and the input spec it resolves to (from scratch)."""
+    cfg = compose_train(*overrides)
+    augmentation = OmegaConf.to_container(cfg.augmentation, resolve=True)
+    image_size = OmegaConf.to_container(cfg.data.image_size)
+    return augmentation, resolve_preprocessing(augmentation, image_size)
 
 
 def test_reference_augmentation_is_the_reference_pipeline():
-    steps = train_transform(_augmentation("augmentation=reference")).transforms
+    augmentation, spec = _preprocessing("augmentation=reference")
+    steps = train_transform(augmentation, spec).transforms
     assert [type(s) for s in steps] == [T.Resize, T.RandomCrop, T.RandomHorizontalFlip,
                                         T.RandomRotation, T.ColorJitter, T.ToTensor, T.Normalize]
     assert steps[0].size == 256 and steps[1].size == (224, 224) and steps[2].p == 0.5
@@ -255,22 +263,20 @@ def test_reference_augmentation_is_the_reference_pipeline():
     assert list(steps[6].std) == [0.229, 0.224, 0.225]
     frame = Image.new("RGB", (1280, 720))
     assert steps[0](frame).size == (455, 256)  # shorter edge to 256, aspect kept
-    evaluation = eval_transform(preprocessing_spec(_augmentation("augmentation=reference")))
-    assert evaluation(frame).shape == torch.Size([3, 224, 224])
+    assert eval_transform(spec)(frame).shape == torch.Size([3, 224, 224])
 
 
 def test_default_input_keeps_the_whole_16_9_frame():
-    augmentation = _augmentation()
+    augmentation, spec = _preprocessing()
     frame = Image.new("RGB", (1280, 720))
     # White bands along the left and right edges: a centre crop would cut both away.
     draw = ImageDraw.Draw(frame)
     draw.rectangle([0, 0, 63, 719], fill="white")
     draw.rectangle([1216, 0, 1279, 719], fill="white")
-    image = eval_transform(preprocessing_spec(augmentation))(frame)
+    image = eval_transform(spec)(frame)
     assert image.shape == torch.Size([3, 216, 384])
     assert image[:, :, :5].mean() > 2 and image[:, :, -5:].mean() > 2  # both edges still white
     assert image[:, :, 150:230].mean() < -1
-    trained_on = train_transform(augmentation)(frame)  # flips and jitter, no crop
+    trained_on = train_transform(augmentation, spec)(frame)  # flips and jitter, no crop
     assert trained_on.shape == torch.Size([3, 216, 384])
     assert trained_on[:, :, :5].mean() > 1 and trained_on[:, :, -5:].mean() > 1
-

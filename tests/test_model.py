@@ -94,9 +94,8 @@ class _Recorder(pl.Callback):
 @pytest.mark.filterwarnings("ignore:.*LeafSpec")
 def test_head_only_epochs_then_all_layers_at_full_lr(tmp_path):
     labels_csv, image_dir, _ = make_dataset(tmp_path / "data")
-    spec = {"eval": {"resize": [16, 28]}, "train": {"resize": [16, 28]}}
     dm = GMNDataModule(str(labels_csv), str(image_dir), mode="final", batch_size=12,
-                       num_workers=0, augmentation=spec)
+                       num_workers=0, image_size=[16, 28])
     pl.seed_everything(0, verbose=False)
     model = SkyClassifier("test_resnet", pretrained=False, head_only_epochs=1, full_lr=1e-5,
                           optimizer={"_target_": "torch.optim.Adam", "lr": 1e-2},

@@ -65,7 +65,7 @@ def test_folds_out_of_order_pool_after_the_last_one(tmp_path):
     for k in (2, 0):
         cfg = compose_train(*tiny_overrides(tmp_path / "data", tmp_path / "out"), "logger=none",
                             f"fold={k}", "trainer.max_epochs=0")
-        assert "pooled" not in train(cfg)
+        assert train(cfg).pooled is None
         assert not any((exp / name).exists() for name in pooled_files)
     cfg = compose_train(*tiny_overrides(tmp_path / "data", tmp_path / "out"), "logger=none",
                         "fold=1", "trainer.max_epochs=0")
@@ -74,6 +74,6 @@ def test_folds_out_of_order_pool_after_the_last_one(tmp_path):
     oof = pd.read_csv(exp / "oof_predictions.csv")
     assert sorted(oof["fold"].unique()) == [0, 1, 2] and oof["image_filename"].is_unique
     point = json.loads((exp / "operating_point.json").read_text())
-    assert point["threshold"] == result["pooled"].operating_point.threshold
+    assert point["threshold"] == result.pooled.operating_point.threshold
     assert point["n_images"] == len(oof) and point["n_folds"] == 3
     assert point["rule"].startswith("highest recall with precision >= 0.95")
