@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures_train import compose_train, make_dataset, run_cli, tiny_overrides
+from fixtures_train import REPO, compose_train, make_dataset, run_cli, tiny_overrides
 
 BACKBONES = ("test_resnet", "test_efficientnet")
 
@@ -104,12 +104,12 @@ def test_same_command_same_seed_identical_splits_and_oof(sweep, tmp_path):
 
 
 def test_other_settings_under_the_same_name_are_refused(sweep):
-    from gmn_weather.pooling import PoolingError
+    from gmn_weather.experiment import ExperimentError
     from gmn_weather.training import train
 
     cfg = compose_train("fold=0", "model.backbone=test_resnet", "seed=7",
                         *tiny_overrides(sweep.data_dir, sweep.output_root))
-    with pytest.raises(PoolingError, match="different configuration \\(seed: 42 vs 7\\).*name="):
+    with pytest.raises(ExperimentError, match="different configuration \\(seed: 42 vs 7\\).*name="):
         train(cfg)
 
 
@@ -122,7 +122,7 @@ def test_final_model_and_predict_follow_embedded_threshold(sweep, tmp_path):
     final = sweep.experiments["test_resnet"] / "final"
     card = json.loads((final / "model.json").read_text())
     point = json.loads((sweep.experiments["test_resnet"] / "operating_point.json").read_text())
-    assert result["card"]["threshold"] == card["threshold"] == point["threshold"]
+    assert result.card["threshold"] == card["threshold"] == point["threshold"]
     assert card["backbone"] == "test_resnet"
     assert card["input"]["resize"] == [32, 56] and card["input"]["channels"] == 3
     assert card["input"]["mean"] == [0.485, 0.456, 0.406]
@@ -211,3 +211,18 @@ def test_debug_configs_compose():
     assert default.name == "resnet18_light" and default.paths.output_root == "outputs"
     assert default.data.labels_csv == "data/extracted_night_labels.csv"
     assert Path(default.data.image_dir) == Path("data/converted_day")
+
+
+@pytest.mark.parametrize("config_name", ["analyze", "predict"])
+def test_analyze_and_predict_compose_the_shared_base(config_name):
+    from omegaconf import OmegaConf
+
+    # The group list and the name rule live once, in base.yaml.
+    defaults = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / f"{config_name}.yaml"))["defaults"]
+    assert "base" in defaults
+    assert not [d for d in defaults if isinstance(d, dict) and not str(next(iter(d))).startswith("override")]
+    for overrides in ((), ("experiment=reference",), ("experiment=demo",),
+                      ("debug=tiny", "model.backbone=test_efficientnet", "augmentation=strong")):
+        trained, other = compose_train(*overrides), compose_train(*overrides, config_name=config_name)
+        for key in ("name", "seed", "paths", "data", "model", "augmentation", "analyze"):
+            assert other[key] == trained[key], (config_name, overrides, key)
