@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
@@ -133,10 +133,6 @@ def score_files(predictions_csv: str | Path, truth_csv: str | Path,
         raise DaytimeScoreError(f"{predictions_csv}: no predicted image matches a row of "
                                 f"{truth_csv}; were they made from the same archive?")
     return score(matched, unmatched, unscored)
-
-
-def as_dict(result: DaytimeScore) -> dict:
-    return asdict(result)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="daytime_score")

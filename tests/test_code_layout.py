@@ -26,7 +26,7 @@ ALLOWED_IMPORTS = {
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 # A package joins this list once its restructure is done; all four are the goal.
-SIZE_CHECKED = ("gmn_base", "gmn_demo", "data_prep")
+SIZE_CHECKED = ("gmn_base", "gmn_demo", "data_prep", "gmn_weather")
 
 
 def _modules(package: str) -> list[Path]:
