@@ -80,6 +80,11 @@ class OOFPredictionWriter(BasePredictionWriter):
 
     def write_on_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            predictions: Sequence[Any], batch_indices: Sequence[Any]) -> None:
+        if trainer.fast_dev_run:
+            # A dry run scores one batch: the path runs, but a partial OOF file must not exist.
+            log.info("fold %d: fast_dev_run scored %d validation image(s) out-of-fold; "
+                     "nothing written", self.fold, sum(len(p["index"]) for p in predictions))
+            return
         table = fold_predictions(trainer.datamodule.val_table, predictions, self.optimistic)
         path = self.experiment.write_fold_oof(self.fold, table)
         log.info("fold %d: wrote %d out-of-fold predictions (%s-epoch weights) to %s",

@@ -77,3 +77,14 @@ def test_folds_out_of_order_pool_after_the_last_one(tmp_path):
     assert point["threshold"] == result.pooled.operating_point.threshold
     assert point["n_images"] == len(oof) and point["n_folds"] == 3
     assert point["rule"].startswith("highest recall with precision >= 0.95")
+
+
+def test_fast_dev_run_scores_one_batch_and_writes_no_partial_oof(tmp_path, caplog):
+    make_dataset(tmp_path / "data")
+    cfg = compose_train(f"paths.data_dir={tmp_path / 'data'}", f"paths.output_root={tmp_path / 'out'}",
+                        "debug=fast_dev_run", "model.backbone=test_resnet", "model.pretrained=false",
+                        "data.image_size=[32,56]", "data.batch_size=6", "logger=none")
+    with caplog.at_level("INFO"):
+        result = train(cfg)
+    assert "fast_dev_run scored 6 validation image(s) out-of-fold; nothing written" in caplog.text
+    assert result.run_dir.name == "fold_0" and not (result.run_dir / "oof_predictions.csv").exists()
