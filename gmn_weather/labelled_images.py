@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from gmn_base.formats import GMNFormatError, format_night, parse_image_name, parse_night
+from gmn_base.errors import GMNFormatError
+from gmn_base.image_names import parse_image_name
+from gmn_base.station_time import format_night, parse_night
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +174,9 @@ def filter_edge_distance(table: pd.DataFrame, min_edge_distance_s: float | None)
 def station_night_group(image_filename: str, station=None, night=None, source=None) -> str:
     """Group key ``{station}_{night}`` for one image.
 
-    Uses the ``station``/``night`` values when given, otherwise parses the image name with
-    :mod:`gmn_base.formats` (night rule: before 12:00 UTC belongs to the previous date).
+    Uses the ``station``/``night`` values when given (``data_prep.label`` writes the capture
+    session's night), otherwise parses the image name with :mod:`gmn_base.image_names`
+    (its old clock rule: before 12:00 UTC belongs to the previous date).
     Station-less reference names group by night alone (``unknown_{night}``).
     """
     has_station = isinstance(station, str) and station.strip() != ""
