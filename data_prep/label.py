@@ -28,7 +28,7 @@ from data_prep.nights.interval_files import load_interval_index
 from data_prep.nights.label_rules import format_balance, label_balance, label_images
 from data_prep.nights.label_table import labels_csv_text
 from data_prep.summary import StepSummary, format_names, run_step
-from gmn_base.atomic import TEMP_SUFFIX, write_text
+from gmn_base.atomic import remove_stale_temporaries, write_text
 from gmn_base.formats import GMNFormatError, ImageName, parse_image_name, parse_station
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,7 @@ def label_step(cfg: DictConfig) -> LabelOutcome:
     summary = StepSummary("label")
     images_dir, output = Path(lcfg.images_dir), Path(lcfg.output)
     default_station = parse_station(lcfg.station, "label.station") if lcfg.station else None
-    for stale in output.parent.glob(f".{output.name}.*{TEMP_SUFFIX}"):
-        stale.unlink(missing_ok=True)  # left by a killed run
+    remove_stale_temporaries(output.parent, target=output.name)  # left by a killed run
 
     if not images_dir.is_dir():
         summary.add_failure(f"{images_dir}: image folder not found "

@@ -14,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 
 from data_prep.converters.night_to_day_manifest import MANIFEST_NAME
 from data_prep.summary import StepSummary
-from gmn_base.atomic import TEMP_SUFFIX, atomic_path, remove_stale_temporaries
+from gmn_base.atomic import atomic_path, remove_stale_temporaries
 from gmn_base.formats import GMNFormatError, parse_image_name
 
 NIGHT_DIR = "extracted_night"
@@ -50,11 +50,8 @@ def station_of(name: str) -> str | None:
 
 def remove_stale(day_dir: Path, data_dir: Path) -> int:
     """Remove the temporaries of day images and of the manifest a killed run left."""
-    removed = remove_stale_temporaries(day_dir)
-    for tmp in data_dir.glob(f".{MANIFEST_NAME}.*{TEMP_SUFFIX}"):
-        tmp.unlink(missing_ok=True)
-        removed += 1
-    return removed
+    return (remove_stale_temporaries(day_dir)
+            + remove_stale_temporaries(data_dir, target=MANIFEST_NAME))
 
 
 def read_night(path: Path) -> tuple[bytes, Image.Image]:
