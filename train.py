@@ -6,8 +6,10 @@ import hydra
 from omegaconf import DictConfig
 
 from gmn_weather.hydra_config import register_resolvers
+from gmn_weather.launchers import use_project_launcher_configs
 
 register_resolvers()
+use_project_launcher_configs()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

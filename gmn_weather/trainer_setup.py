@@ -10,6 +10,7 @@ starts its own.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,9 @@ _HARMLESS_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
 )
 _HARMLESS_INFO = ("litlogger", "litmodels")
+# Lightning's hint to start with `srun` when SLURM is installed: it matters only inside a SLURM
+# allocation (where it stays); outside one, `srun` on the PATH means nothing for this run.
+_SRUN_HINT = r".*The `srun` command is available on your system but is not used.*"
 
 
 def _not_a_sales_tip(record: logging.LogRecord) -> bool:
@@ -53,6 +57,8 @@ def quiet_lightning() -> Iterator[None]:
         with warnings.catch_warnings():
             for pattern in _HARMLESS_WARNINGS:
                 warnings.filterwarnings("ignore", message=pattern)
+            if "SLURM_JOB_ID" not in os.environ:
+                warnings.filterwarnings("ignore", message=_SRUN_HINT)
             yield
     finally:
         lightning_log.removeFilter(_not_a_sales_tip)
