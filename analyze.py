@@ -5,11 +5,13 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from gmn_base.command_line import guard_secrets
 from gmn_weather.hydra_config import register_resolvers
 
 register_resolvers()
 
 
+@guard_secrets
 @hydra.main(version_base="1.3", config_path="conf", config_name="analyze")
 def main(cfg: DictConfig) -> None:
     from gmn_weather.decision_files import pool_folds

@@ -5,11 +5,13 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from gmn_base.command_line import guard_secrets
 from gmn_weather.hydra_config import register_resolvers
 
 register_resolvers()
 
 
+@guard_secrets
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg, "input"):

@@ -5,6 +5,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from gmn_base.command_line import guard_secrets
 from gmn_weather.hydra_config import register_resolvers
 from gmn_weather.launchers import use_project_launcher_configs
 
@@ -12,6 +13,7 @@ register_resolvers()
 use_project_launcher_configs()
 
 
+@guard_secrets
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     # Imported here so `--help` answers without loading torch.

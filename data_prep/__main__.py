@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from data_prep.summary import StepSummary
 from gmn_base.atomic import write_json
+from gmn_base.command_line import guard_secrets
 
 log = logging.getLogger("data_prep")
 
@@ -158,6 +159,7 @@ def run(cfg: DictConfig) -> list[StepSummary]:
     return run_steps(cfg, steps, bool(pipeline.get("keep_going", False)), report=save)
 
 
+@guard_secrets
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep_all")
 def main(cfg: DictConfig) -> None:
     summaries = run(cfg)

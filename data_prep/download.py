@@ -23,6 +23,7 @@ from data_prep.remote.fetch_pool import DownloadResult, fetch_all
 from data_prep.remote.host_keys import HostKeyError
 from data_prep.remote.source import SourceError, SourceUnreachable
 from data_prep.summary import StepSummary, run_step
+from gmn_base.command_line import guard_secrets
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def run(cfg: DictConfig) -> StepSummary:
     return summary
 
 
+@guard_secrets
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
     # Ctrl-C exits 130; partial files stay as .part and the next run resumes them.

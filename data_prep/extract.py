@@ -38,6 +38,7 @@ from data_prep.video.frame_selection import (
 from data_prep.video.frames_to_png import ImageOptions, VideoJob, run_jobs
 from data_prep.video.timelapse_files import LoadedVideo, load_videos
 from gmn_base.atomic import remove_stale_temporaries
+from gmn_base.command_line import guard_secrets
 from gmn_base.formats import format_image_name, format_night
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,7 @@ def run(cfg: DictConfig) -> StepSummary:
     return summary
 
 
+@guard_secrets
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
     # A ValueError is a bad setting (extract.kind, extract.color), named in the message: exit 2, no traceback.

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from data_prep.nights.interval_files import ALL_CLOUDY_DIR, move_all_cloudy
 from data_prep.summary import StepSummary, run_step
+from gmn_base.command_line import guard_secrets
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def run(cfg: DictConfig) -> StepSummary:
     return summary
 
 
+@guard_secrets
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
     run_step("filter_cloudy", run, cfg, log)

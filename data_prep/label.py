@@ -29,6 +29,7 @@ from data_prep.nights.label_rules import format_balance, label_balance, label_im
 from data_prep.nights.label_table import labels_csv_text
 from data_prep.summary import StepSummary, format_names, run_step
 from gmn_base.atomic import remove_stale_temporaries, write_text
+from gmn_base.command_line import guard_secrets
 from gmn_base.formats import GMNFormatError, ImageName, parse_image_name, parse_station
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def _label_and_print_balance(cfg: DictConfig) -> StepSummary:
     return outcome.summary
 
 
+@guard_secrets
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
     # A ValueError is a bad setting (label.station), named in the message: exit 2, no traceback.

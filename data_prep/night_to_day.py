@@ -37,6 +37,7 @@ from data_prep.converters.night_to_day_manifest import (
     read_manifest,
 )
 from data_prep.summary import StepSummary, run_step
+from gmn_base.command_line import guard_secrets
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ def run(cfg: DictConfig) -> StepSummary:
     return summary
 
 
+@guard_secrets
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
     run_step("night_to_day", run, cfg, log,

@@ -39,6 +39,7 @@ from data_prep.remote.host_keys import HostKeyError
 from data_prep.remote.source import SourceError, SourceUnreachable
 from data_prep.summary import StepSummary, run_step
 from gmn_base.atomic import write_text
+from gmn_base.command_line import guard_secrets
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ def run(cfg: DictConfig) -> StepSummary:
     return summary
 
 
+@guard_secrets
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
     run_step("plan", run, cfg, log, user_errors=(SourceError, HostKeyError,

@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 
 from data_prep.summary import StepSummary, run_step
 from gmn_base.atomic import write_csv
+from gmn_base.command_line import guard_secrets
 
 log = logging.getLogger("data_prep.review")
 
@@ -365,6 +366,7 @@ def _run_and_say_how_to_train(cfg: DictConfig) -> StepSummary:
     return summary
 
 
+@guard_secrets
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
     # A ReviewError names the input or setting to fix: exit 2, no traceback.

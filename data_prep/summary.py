@@ -12,8 +12,9 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NoReturn
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 SHOWN_NAMES = 10  # file names quoted per failure message; the log lists them all
@@ -54,12 +55,13 @@ class StepSummary:
 
 
 def run_step(step: str, run: Callable[[DictConfig], StepSummary], cfg: DictConfig,
-             logger: logging.Logger, user_errors: tuple[type[BaseException], ...] = ()) -> NoReturn:
+             logger: logging.Logger, user_errors: tuple[type[BaseException], ...] = ()) -> None:
     """What every step's ``main`` does: run it, log its summary, exit with its status.
 
     Exit 0 when everything succeeded, 1 when the summary has failures, 2 when ``run`` raised
     one of ``user_errors`` (a bad setting or a missing input, whose message names it: logged
-    without a traceback), 130 on Ctrl-C (completed work is kept for the next run).
+    without a traceback), 130 on Ctrl-C (completed work is kept for the next run). In a
+    multirun (``-m``) a job that succeeded returns instead, so the sweep's next job runs.
     """
     try:
         summary = run(cfg)
@@ -70,7 +72,12 @@ def run_step(step: str, run: Callable[[DictConfig], StepSummary], cfg: DictConfi
         logger.error("%s interrupted: completed work is kept and the next run resumes", step)
         sys.exit(130)
     summary.log(logger)
-    sys.exit(summary.exit_code)
+    if summary.exit_code or not _in_multirun():
+        sys.exit(summary.exit_code)
+
+
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def format_names(names: tuple[str, ...] | list[str]) -> str:

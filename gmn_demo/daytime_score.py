@@ -21,6 +21,7 @@ import pandas as pd
 from omegaconf import DictConfig
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
+from gmn_base.command_line import guard_secrets
 from gmn_base.formats import GMNFormatError, frame_time_at, parse_image_name
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ def score_files(predictions_csv: str | Path, truth_csv: str | Path,
     return score(matched, unmatched, unscored)
 
 
+@guard_secrets
 @hydra.main(version_base="1.3", config_path="../conf", config_name="daytime_score")
 def main(cfg: DictConfig) -> None:
     try:

@@ -25,6 +25,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from gmn_base.command_line import guard_secrets
 from gmn_demo.daytime_score import DaytimeScore, DaytimeScoreError, score_files
 from gmn_weather.experiment import DECISION_FILES, ExperimentDir, run_name
 
@@ -210,6 +211,7 @@ def run(cfg: DictConfig) -> int:
     return 0
 
 
+@guard_secrets
 @hydra.main(version_base="1.3", config_path="../conf", config_name="demo")
 def main(cfg: DictConfig) -> None:
     try:

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from data_prep.summary import StepSummary, run_step
 from data_prep.synthetic.archive import generate_archive
 from data_prep.synthetic.contact_sheet import write_contact_sheet
+from gmn_base.command_line import guard_secrets
 
 log = logging.getLogger("data_prep.synthetic")
 
@@ -61,6 +62,7 @@ def run(cfg: DictConfig) -> StepSummary:
 
 # conf/prep_synthetic.yaml is conf/prep.yaml under the step's name: Hydra would name the job
 # after this file (__main__), and the job name is the log folder and the --help header.
+@guard_secrets
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="prep_synthetic")
 def main(cfg: DictConfig) -> None:
     # A ValueError is a bad setting or an archive made otherwise, named in the message: exit 2, no traceback.
