@@ -16,10 +16,12 @@ register_resolvers()
 def main(cfg: DictConfig) -> None:
     from gmn_weather.decision_files import pool_folds
     from gmn_weather.experiment import ExperimentDir, ExperimentError
+    from gmn_weather.thresholds import ThresholdSettingError, check_rule
 
     try:
+        check_rule(**cfg.analyze)
         result = pool_folds(ExperimentDir.of(cfg.paths.output_root, cfg.name), **cfg.analyze)
-    except ExperimentError as exc:
+    except (ExperimentError, ThresholdSettingError) as exc:
         print(f"analyze: {exc}", file=sys.stderr)
         sys.exit(1)
     print(result.report())

@@ -22,7 +22,7 @@ def main(cfg: DictConfig) -> None:
 
     try:
         summary = run(str(cfg.checkpoint), str(cfg.input), str(cfg.output), cfg.threshold,
-                      int(cfg.batch_size), int(cfg.num_workers), cfg.device)
+                      cfg.batch_size, cfg.num_workers, cfg.device)
     except (FileNotFoundError, CheckpointError, PredictInputError) as exc:
         print(f"predict.py: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -24,9 +24,11 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from data_prep.step_settings import check_step_settings
 from data_prep.summary import StepSummary
 from gmn_base.atomic import write_json
 from gmn_base.command_line import guard_secrets
+from gmn_base.settings import SettingError
 
 log = logging.getLogger("data_prep")
 
@@ -162,6 +164,11 @@ def run(cfg: DictConfig) -> list[StepSummary]:
 @guard_secrets
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep_all")
 def main(cfg: DictConfig) -> None:
+    try:
+        check_step_settings(cfg)
+    except SettingError as exc:
+        log.error("data_prep: %s", exc)
+        sys.exit(2)
     summaries = run(cfg)
     print("\ndata prep summary (time, counts, outputs):")
     print(format_table(summaries))

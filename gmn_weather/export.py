@@ -23,6 +23,7 @@ import torch
 from gmn_base.atomic import atomic_path, write_json
 from gmn_weather.experiment import ExperimentDir, FinalDir
 from gmn_weather.model import CheckpointError, SkyClassifier, load_classifier_checkpoint
+from gmn_weather.thresholds import ThresholdSettingError, check_unit
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ def threshold_from_operating_point(experiment: ExperimentDir,
     source = f"{path} ({point.get('rule')})"
     if point.get("optimistic"):
         source += "; OPTIMISTIC: chosen from best-epoch OOF predictions"
-    return float(point["threshold"]), source, point
+    threshold = check_unit(f"{path}: threshold", point.get("threshold"))
+    return threshold, source, point
 
 
 def save_checkpoint(path: Path, model: SkyClassifier) -> None:
@@ -87,6 +89,18 @@ def export_final(experiment: ExperimentDir, model: SkyClassifier, fingerprint: s
     return card
 
 
+def _card_threshold(card: dict, model_dir: Path) -> float:
+    """model.json's threshold, refused by name when it is not a number in [0, 1] (every
+    image would be called one class)."""
+    json_path = FinalDir(model_dir).model_json if model_dir.is_dir() \
+        else FinalDir(model_dir.parent).model_json
+    try:
+        return check_unit(f"{json_path}: threshold", card.get("threshold"))
+    except ThresholdSettingError as exc:
+        raise CheckpointError(f"{exc}; export the model again (python train.py mode=final) "
+                              "or correct the file") from None
+
+
 @dataclass
 class LoadedClassifier:
     model: SkyClassifier
@@ -120,7 +134,7 @@ def load_classifier(model_dir_or_ckpt: str | Path, map_location: str = "cpu") ->
     if not preprocessing:
         raise CheckpointError(f"{ckpt}: the checkpoint does not describe its preprocessing")
     if card is not None:
-        threshold, source = float(card["threshold"]), f"{path}: {card.get('threshold_source')}"
+        threshold, source = _card_threshold(card, path), f"{path}: {card.get('threshold_source')}"
     else:
         threshold, source = DEFAULT_THRESHOLD, (f"default {DEFAULT_THRESHOLD}: {ckpt} carries no "
                                                 "threshold (pass threshold=...)")

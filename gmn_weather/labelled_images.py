@@ -66,8 +66,30 @@ def _line_numbers(index: pd.Index) -> str:
     return ", ".join(lines) + more
 
 
+def read_table(path: Path, what: str, **read_csv_args) -> pd.DataFrame:
+    """A CSV table (UTF-8, a BOM allowed; blanks after commas ignored); LabelsError naming
+    the file when it is empty, not UTF-8 or not CSV."""
+    try:
+        return pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True, **read_csv_args)
+    except pd.errors.EmptyDataError:
+        raise LabelsError(f"{path} is empty; a {what} needs at least the header "
+                          "'image_filename,label' and one row per image") from None
+    except UnicodeDecodeError as exc:
+        raise LabelsError(f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                          f"offset {exc.start}); save the {what} as UTF-8") from None
+    except pd.errors.ParserError as exc:
+        raise LabelsError(f"{path} is not a readable CSV {what}: "
+                          f"{str(exc).strip().splitlines()[-1]}") from None
+
+
+def _clean_header(table: pd.DataFrame) -> pd.DataFrame:
+    # "image_filename , label" from a hand-edited file names the same columns.
+    return table.rename(columns=lambda c: str(c).strip())
+
+
 def validate_labels(table: pd.DataFrame, source: str | Path) -> pd.DataFrame:
     """Check columns and label values; return the table with clean string columns."""
+    table = _clean_header(table)
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise LabelsError(
@@ -95,6 +117,7 @@ def validate_labels(table: pd.DataFrame, source: str | Path) -> pd.DataFrame:
 
 
 def validate_overrides(overrides: pd.DataFrame, source: str | Path) -> pd.DataFrame:
+    overrides = _clean_header(overrides)
     missing = [c for c in REQUIRED_COLUMNS if c not in overrides.columns]
     if missing:
         raise LabelsError(f"{source}: missing column(s) {', '.join(missing)}; a label overrides "
@@ -223,19 +246,16 @@ def load_labelled_images(
         raise LabelsError(f"labels file not found: {labels_csv} (set data.labels_csv=...)")
     if not image_dir.is_dir():
         raise LabelsError(f"image folder not found: {image_dir} (set data.image_dir=...)")
-    try:
-        raw = pd.read_csv(labels_csv, dtype={"night": str})
-    except pd.errors.EmptyDataError:
-        raise LabelsError(f"{labels_csv} is empty; a labels file needs at least the header "
-                          "'image_filename,label' and one row per image") from None
-    table = validate_labels(raw, labels_csv)
+    table = validate_labels(read_table(labels_csv, "labels file", dtype={"night": str}),
+                            labels_csv)
     report = LabelsReport(rows_read=len(table))
     if label_overrides is not None:
         overrides_path = Path(label_overrides)
         if not overrides_path.is_file():
             raise LabelsError(f"label overrides file not found: {overrides_path} "
                               "(set data.label_overrides=null or give the review's CSV)")
-        overrides = validate_overrides(pd.read_csv(overrides_path), overrides_path)
+        overrides = validate_overrides(read_table(overrides_path, "label overrides file"),
+                                       overrides_path)
         table, report.overridden, report.removed_by_override = apply_overrides(
             table, overrides, overrides_path)
     table, report.dropped_near_edge = filter_edge_distance(table, min_edge_distance_s)

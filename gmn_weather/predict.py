@@ -24,7 +24,9 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, Dataset
 
 from gmn_base.atomic import write_csv
+from gmn_base.settings import setting_problems, whole
 from gmn_weather.export import LoadedClassifier, load_classifier
+from gmn_weather.thresholds import ThresholdSettingError, check_unit
 from gmn_weather.trainer_setup import quiet_lightning
 from gmn_weather.transforms_factory import eval_transform, load_rgb
 
@@ -138,7 +140,7 @@ def predict_paths(
     """
     loaded = model_dir_or_ckpt if isinstance(model_dir_or_ckpt, LoadedClassifier) \
         else load_classifier(model_dir_or_ckpt)
-    threshold = loaded.threshold if threshold is None else float(threshold)
+    threshold = loaded.threshold if threshold is None else check_unit("threshold", threshold)
     paths = [Path(p) for p in paths]
     scored = score_images(loaded, paths, batch_size, num_workers, device, progress)
     rows = []
@@ -185,12 +187,30 @@ class PredictSummary:
         ]
 
 
+PREDICT_RULES = {"batch_size": whole(1), "num_workers": whole(0)}
+
+
+def check_run_settings(output: str, threshold, batch_size, num_workers) -> tuple[int, int]:
+    """(batch_size, num_workers) once ``threshold=``, ``batch_size=`` and ``num_workers=``
+    are usable; PredictInputError naming each that is not."""
+    problems = setting_problems({"batch_size": batch_size, "num_workers": num_workers},
+                                PREDICT_RULES)
+    if threshold is not None:
+        try:
+            check_unit("threshold", threshold)
+        except ThresholdSettingError as exc:
+            problems.insert(0, f"{exc} (null uses the model's own)")
+    if problems:
+        raise PredictInputError("; ".join(problems))
+    return int(batch_size), int(num_workers)
+
+
 def run(checkpoint: str, input_spec: str, output: str, threshold: float | None = None,
         batch_size: int = 32, num_workers: int = 0, device: str | None = None) -> PredictSummary:
-    """What ``predict.py`` does: predict every image under ``input_spec`` into ``output``."""
-    if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
-        raise PredictInputError(f"threshold={threshold}: a threshold on prob_clear lies in "
-                                f"[0, 1] (null uses the model's own)")
+    """What ``predict.py`` does: predict every image under ``input_spec`` into ``output``.
+
+    Settings are checked before any image is read."""
+    batch_size, num_workers = check_run_settings(output, threshold, batch_size, num_workers)
     files, base = resolve_inputs(input_spec)
     if not files:
         raise FileNotFoundError(f"input={input_spec}: the folder holds no images "

@@ -23,9 +23,14 @@ DEFAULT_MIN_PREDICTED_CLEAR = 10
 SATURATED = 1.0
 
 
+class ThresholdSettingError(ValueError):
+    """A threshold or operating-point setting outside its range; the message names it."""
+
+
 def threshold_grid(step: float = 0.05) -> np.ndarray:
-    if not 0 < step <= 0.5:
-        raise ValueError(f"analyze.threshold_step={step}: expected a value in (0, 0.5]")
+    if isinstance(step, bool) or not isinstance(step, numbers.Real) or not 0 < step <= 0.5:
+        raise ThresholdSettingError(f"analyze.threshold_step={step!r}: expected a number in "
+                                    "(0, 0.5]")
     n = round(1.0 / step)
     grid = np.round(np.linspace(0.0, 1.0, n + 1), 6)
     return grid
@@ -133,14 +138,23 @@ def required_predicted_clear(min_predicted_clear: int, n_clear: int) -> int:
     return int(max(1, min(min_predicted_clear, math.ceil(n_clear / 2))))
 
 
-def _check_unit(key: str, value) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if isinstance(value, bool) or not 0.0 <= number <= 1.0:
-        raise ValueError(f"{key}={value!r}: expected a number in [0, 1]")
-    return number
+def check_unit(key: str, value) -> float:
+    """``value`` as a float in [0, 1] (a threshold, a precision); ThresholdSettingError
+    naming ``key`` otherwise. Text is refused even when it spells a number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not 0.0 <= float(value) <= 1.0:
+        raise ThresholdSettingError(f"{key}={value!r}: expected a number in [0, 1]")
+    return float(value)
+
+
+def check_rule(min_precision: float = 0.95, threshold: float | None = None,
+               threshold_step: float = 0.05, **_other) -> None:
+    """The ``analyze`` keys, checked before any work uses them (a fold job pools only after
+    training; other keys of the group are checked where they are used)."""
+    if threshold is not None:
+        check_unit("analyze.threshold", threshold)
+    check_unit("analyze.min_precision", min_precision)
+    threshold_grid(threshold_step)
 
 
 def _below_saturation(candidates: pd.DataFrame, prob_clear: np.ndarray | None) -> pd.DataFrame:
@@ -225,12 +239,12 @@ def choose_operating_point(
     ``labels``/``prob_clear`` directly, so it need not lie on any grid.
     """
     if threshold is not None:
-        threshold = _check_unit("analyze.threshold", threshold)
+        threshold = check_unit("analyze.threshold", threshold)
         if labels is None or prob_clear is None:
             raise ValueError("a fixed threshold needs labels and prob_clear")
         row = confusion_at(*_as_arrays(labels, prob_clear), threshold)
         return OperatingPoint(rule=f"fixed threshold (analyze.threshold={threshold:g})", **row)
-    min_precision = _check_unit("analyze.min_precision", min_precision)
+    min_precision = check_unit("analyze.min_precision", min_precision)
     scores = None
     if labels is not None and prob_clear is not None:
         is_clear, scores = _as_arrays(labels, prob_clear)

@@ -21,16 +21,19 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from gmn_base.settings import SettingError
 from gmn_weather.datamodule import GMNDataModule
 from gmn_weather.experiment import ExperimentDir, ExperimentError, RunDir, RunInfo
 from gmn_weather.export import export_final
 from gmn_weather.fingerprint import fingerprint, training_settings
 from gmn_weather.hydra_config import loggable_config, register_resolvers
+from gmn_weather.job_settings import check_job_settings
 from gmn_weather.labelled_images import LabelsError
 from gmn_weather.model import BackboneSettingError, PretrainedWeightsError, backbone_data_config
 from gmn_weather.pooling import PooledResult
 from gmn_weather.preprocessing import InputSettingError, describe, resolve_preprocessing
 from gmn_weather.splits import SplitError, compare_splits
+from gmn_weather.thresholds import ThresholdSettingError
 from gmn_weather.trainer_setup import (
     LoggerSetupError,
     build_callbacks,
@@ -43,7 +46,8 @@ log = logging.getLogger(__name__)
 
 # Errors whose message says what to change; entry points print them without a traceback.
 USER_ERRORS = (LabelsError, SplitError, ExperimentError, PretrainedWeightsError,
-               BackboneSettingError, LoggerSetupError, InputSettingError)
+               BackboneSettingError, LoggerSetupError, InputSettingError, SettingError,
+               ThresholdSettingError)
 
 
 @dataclass
@@ -81,6 +85,7 @@ def _build(spec, **kwargs):
 
 def train(cfg: DictConfig) -> TrainResult:
     """Train what ``mode`` says: one fold (``fold``) or the final model (``final``)."""
+    check_job_settings(cfg)
     mode = str(cfg.mode)
     if mode == "fold":
         return train_fold(cfg)

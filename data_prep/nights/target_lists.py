@@ -27,6 +27,10 @@ def read_target_lists(paths: list[str], key: str, summary: StepSummary) -> list[
             continue
         try:
             images.extend(image for image, _label in parse_target_list(path.read_text(), path))
+        except UnicodeDecodeError as exc:
+            summary.add_failure(f"{key}: {path} is not UTF-8 text (byte "
+                                f"{exc.object[exc.start]:#04x} at offset {exc.start}); save "
+                                "the list as UTF-8")
         except (GMNFormatError, OSError) as exc:
             summary.add_failure(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
     return images
