@@ -24,6 +24,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, Dataset
 
 from gmn_base.atomic import write_csv
+from gmn_base.run_checks import write_problem
 from gmn_base.settings import setting_problems, whole
 from gmn_weather.export import LoadedClassifier, load_classifier
 from gmn_weather.thresholds import ThresholdSettingError, check_unit
@@ -191,8 +192,8 @@ PREDICT_RULES = {"batch_size": whole(1), "num_workers": whole(0)}
 
 
 def check_run_settings(output: str, threshold, batch_size, num_workers) -> tuple[int, int]:
-    """(batch_size, num_workers) once ``threshold=``, ``batch_size=`` and ``num_workers=``
-    are usable; PredictInputError naming each that is not."""
+    """(batch_size, num_workers) once ``threshold=``, ``batch_size=``, ``num_workers=`` and
+    the ``output=`` path are usable; PredictInputError naming each that is not."""
     problems = setting_problems({"batch_size": batch_size, "num_workers": num_workers},
                                 PREDICT_RULES)
     if threshold is not None:
@@ -200,6 +201,10 @@ def check_run_settings(output: str, threshold, batch_size, num_workers) -> tuple
             check_unit("threshold", threshold)
         except ThresholdSettingError as exc:
             problems.insert(0, f"{exc} (null uses the model's own)")
+    unwritable = write_problem(output, is_file=True)
+    if unwritable:
+        problems.append(f"output={output}: {unwritable}; give output= a file in a folder you "
+                        "can write to")
     if problems:
         raise PredictInputError("; ".join(problems))
     return int(batch_size), int(num_workers)
@@ -209,7 +214,7 @@ def run(checkpoint: str, input_spec: str, output: str, threshold: float | None =
         batch_size: int = 32, num_workers: int = 0, device: str | None = None) -> PredictSummary:
     """What ``predict.py`` does: predict every image under ``input_spec`` into ``output``.
 
-    Settings are checked before any image is read."""
+    Settings and the output's folder are checked before any image is read."""
     batch_size, num_workers = check_run_settings(output, threshold, batch_size, num_workers)
     files, base = resolve_inputs(input_spec)
     if not files:

@@ -21,7 +21,10 @@ def source_factory(cfg: DictConfig) -> SourceFactory:
     kind = cfg.get("kind")
     if kind == "local":
         root = Path(str(cfg.root))
-        return lambda: LocalSource(root)
+        follow = bool(cfg.get("follow_symlinks", False))
+        absolute = tuple(str(cfg[key]) for key in ("video_root", "flux_root")
+                         if cfg.get(key) and Path(str(cfg[key])).is_absolute())
+        return lambda: LocalSource(root, follow, absolute)
     if kind == "sftp":
         settings = sftp_settings(cfg)
         lock = threading.Lock()  # workers accepting a new host key at once append in turn

@@ -2,6 +2,10 @@
 
 :class:`LocalSource` is a :class:`~data_prep.remote.source.RemoteSource` over a folder: paths
 relative to ``source.root`` (absolute ones as they are), files read with plain ``open``.
+A path that a symbolic link leads out of ``source.root`` (and out of an absolute
+``source.video_root`` / ``source.flux_root``) is refused by name: an archive copied from
+elsewhere must not pull ``~/.ssh`` or any other file into ``paths.data_dir``.
+``source.follow_symlinks=true`` follows such links.
 """
 
 from __future__ import annotations
@@ -11,7 +15,11 @@ import stat as stat_mod
 from collections.abc import Iterator
 from pathlib import Path
 
-from data_prep.remote.source import RemoteEntry, SourceError, WholeFile
+from data_prep.remote.source import RemoteEntry, SourceError, UnsafeNameError, WholeFile
+
+
+class LinkOutsideRootError(UnsafeNameError):
+    """A path of a local archive that a symbolic link leads out of ``source.root``."""
 
 
 class LocalFile:
@@ -32,15 +40,28 @@ class LocalFile:
 class LocalSource:
     """The server layout in a local directory; relative paths are relative to ``root``."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, follow_symlinks: bool = False,
+                 other_roots: tuple[str | Path, ...] = ()):
+        """``other_roots``: absolute folders configured beside ``root`` (an absolute
+        ``source.video_root``), inside which links may lead too."""
         self.root = Path(root)
         if not self.root.is_dir():
             raise SourceError(f"source.root {str(self.root)!r} is not a directory: point it at "
                               f"the folder that holds the archive layout (e.g. contrails/CA/...)")
         self.description = f"local:{self.root}"
+        self.follow_symlinks = follow_symlinks
+        self._inside = [Path(os.path.realpath(r)) for r in (self.root, *other_roots)]
 
     def _path(self, path: str) -> Path:
-        return self.root / path if not os.path.isabs(path) else Path(path)
+        full = self.root / path if not os.path.isabs(path) else Path(path)
+        if not self.follow_symlinks:
+            real = Path(os.path.realpath(full))
+            if not any(real.is_relative_to(inside) for inside in self._inside):
+                raise LinkOutsideRootError(
+                    f"{full} leads through a symbolic link to {real}, outside source.root "
+                    f"{self.root}: refused, so the archive pulls in no file from elsewhere; "
+                    "set source.follow_symlinks=true to follow such links")
+        return full
 
     def listdir(self, path: str) -> list[RemoteEntry]:
         entries = []
