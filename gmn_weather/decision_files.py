@@ -4,8 +4,9 @@
 :class:`~gmn_weather.experiment.ExperimentDir`, refuses folds trained under different
 configurations, pools them (:func:`gmn_weather.pooling.pool`, pure) and writes the pooled
 ``oof_predictions.csv``, ``threshold_table.csv``, ``pr_curve.png`` and
-``operating_point.json`` (:func:`write_decision_files`). Used by the fold job that
-completes the set (:func:`pool_if_complete`, from the OOF callback) and by ``analyze.py``.
+``operating_point.json`` (:func:`write_decision_files`), then the report page made from them
+(:func:`gmn_weather.report.write_report`). Used by the fold job that completes the set
+(:func:`pool_if_complete`, from the OOF callback) and by ``analyze.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pandas as pd
 from gmn_base.atomic import atomic_path, write_csv, write_json
 from gmn_weather.experiment import ExperimentDir, check_same_configuration
 from gmn_weather.pooling import PooledResult, PoolingError, pool
+from gmn_weather.report import write_report
 from gmn_weather.thresholds import OperatingPoint
 
 log = logging.getLogger(__name__)
@@ -54,12 +56,14 @@ def plot_pr_curve(path: Path, oof: pd.DataFrame, op: OperatingPoint, optimistic:
 
 
 def write_decision_files(experiment: ExperimentDir, result: PooledResult) -> None:
-    """Write the pooled table, threshold table, PR curve and operating point."""
+    """Write the pooled table, threshold table, PR curve and operating point, then the
+    report page from them (its path goes to ``result.report_page``)."""
     write_csv(experiment.oof_csv, result.oof)
     write_csv(experiment.threshold_table_csv, result.table)
     plot_pr_curve(experiment.pr_curve_png, result.oof, result.operating_point, result.optimistic,
                   f"{experiment.name}: {len(result.oof)} images, {result.n_folds} folds")
     write_json(experiment.operating_point_json, result.operating_point_record())
+    result.report_page = write_report(experiment).path
 
 
 def _experiment(experiment: ExperimentDir | str | Path) -> ExperimentDir:

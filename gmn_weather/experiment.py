@@ -2,7 +2,8 @@
 
 One experiment is one training configuration: its ``splits.csv``, one ``fold_{k}/`` per
 cross-validation fold (checkpoints, ``oof_predictions.csv``, ``run_info.json``,
-``config.yaml``), the pooled decision files and ``final/``. :class:`ExperimentDir` names
+``config.yaml``), the pooled decision files, the report page (``report.html`` and
+``report_files/``) and ``final/``. :class:`ExperimentDir` names
 them, reads and writes run info and fold predictions, and refuses a job whose settings
 fingerprint differs from folds that already finished there. No other module spells these
 file names; code that needs one asks this module.
@@ -32,6 +33,10 @@ FINAL = "final"
 MODEL_JSON = "model.json"
 MODEL_CKPT = "model.ckpt"
 DECISION_FILES = (OOF_CSV, THRESHOLD_TABLE_CSV, PR_CURVE_PNG, OPERATING_POINT_JSON)
+REPORT_HTML = "report.html"
+REPORT_FILES = "report_files"
+# Hydra's record of the command-line overrides a job was started with (its output subdir).
+HYDRA_OVERRIDES_YAML = ".hydra/overrides.yaml"
 
 
 def run_name(mode: str, fold: object) -> str:
@@ -98,6 +103,11 @@ class RunDir:
     def oof_csv(self) -> Path:
         return self.path / OOF_CSV
 
+    @property
+    def hydra_overrides_yaml(self) -> Path:
+        """Written by Hydra for jobs started from the command line; absent otherwise."""
+        return self.path / HYDRA_OVERRIDES_YAML
+
     def write_run_info(self, info: RunInfo) -> None:
         write_json(self.run_info_json, info.to_dict())
 
@@ -158,6 +168,16 @@ class ExperimentDir:
     @property
     def operating_point_json(self) -> Path:
         return self.path / OPERATING_POINT_JSON
+
+    @property
+    def report_html(self) -> Path:
+        """The experiment's report page (gmn_weather.report), written with the decision files."""
+        return self.path / REPORT_HTML
+
+    @property
+    def report_files_dir(self) -> Path:
+        """What the report page links beside it (its thumbnails)."""
+        return self.path / REPORT_FILES
 
     @property
     def final(self) -> FinalDir:

@@ -43,6 +43,7 @@ class PooledResult:
     experiment_dir: Path
     fingerprint: str
     min_precision: float | None
+    report_page: Path | None = None  # report.html, once written beside the decision files
 
     @property
     def n_folds(self) -> int:
@@ -79,6 +80,8 @@ class PooledResult:
         ]
         if not op.met:
             lines.append("WARNING: the requested precision was not reached")
+        if self.report_page is not None:
+            lines.append(f"report page: {self.report_page}")
         return "\n".join(lines)
 
 

@@ -168,6 +168,12 @@ def test_analyze_rule_override_and_refusal_of_mixed_folds(sweep, tmp_path):
     assert "fixed threshold (analyze.threshold=0.5)" in proc.stdout
     point = json.loads((sweep.experiments["test_efficientnet"] / "operating_point.json").read_text())
     assert point["threshold"] == 0.5 and point["min_precision"] is None
+    page = sweep.experiments["test_efficientnet"] / "report.html"
+    assert f"report page: {page}" in proc.stdout
+    html = page.read_text()
+    assert "fixed threshold (analyze.threshold=0.5)" in html
+    # The overrides the folds were started with, from their .hydra/overrides.yaml.
+    assert "<code>model.backbone=test_efficientnet</code>" in html and "<code>debug=tiny</code>" in html
 
     mixed = tmp_path / "outputs" / "mixed"
     shutil.copytree(sweep.experiments["test_resnet"], mixed)
