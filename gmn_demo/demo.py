@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gmn_base.command_line import guard_secrets
 from gmn_demo.daytime_score import DaytimeScore, DaytimeScoreError, score_files
-from gmn_weather.experiment import DECISION_FILES, ExperimentDir, run_name
+from gmn_weather.experiment import DECISION_FILES, REPORT_HTML, ExperimentDir, run_name
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ class DemoLayout:
     @property
     def day_predictions(self) -> Path:
         return self.experiment_dir / "daytime_predictions.csv"
+
+    @property
+    def report_page(self) -> Path:
+        return ExperimentDir(self.experiment_dir).report_html
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ def demo_commands(prep_config: str, experiment: str, folds: list[int],
         DemoCommand("data prep", ["-m", "data_prep", "--config-name", prep_config],
                     f"{layout.data_dir}/ (archive {layout.archive})"),
         DemoCommand("cross-validation", ["train.py", "-m", f"fold={fold_list}", f"experiment={experiment}"],
-                    f"{exp}/{run_name('fold', '*')}/, {', '.join(DECISION_FILES)}"),
+                    f"{exp}/{run_name('fold', '*')}/, {', '.join(DECISION_FILES)}, {REPORT_HTML}"),
         DemoCommand("final model", ["train.py", "mode=final", f"experiment={experiment}"],
                     f"{ExperimentDir(exp).final.path}/"),
         DemoCommand("daytime predict", ["predict.py", f"experiment={experiment}",
@@ -132,7 +136,8 @@ def operating_point_line(point: dict) -> str:
 
 
 def format_summary(steps: list[StepTime], total_s: float, operating_point: str | None,
-                   daytime: DaytimeScore | None) -> str:
+                   daytime: DaytimeScore | None, report_page: Path | None = None) -> str:
+    """The closing summary; it ends with the experiment's report page when there is one."""
     width = max([len(s.name) for s in steps] + [16])
     lines = ["", "demo summary"]
     for step in steps:
@@ -143,6 +148,8 @@ def format_summary(steps: list[StepTime], total_s: float, operating_point: str |
     if daytime is not None:
         lines.append(f"  {'daytime score':<{width}}            {daytime.line()}")
     lines.append(f"  {'total':<{width}} {total_s:7.1f} s")
+    if report_page is not None:
+        lines.append(f"\nreport page (open it in a browser): {report_page}")
     return "\n".join(lines)
 
 
@@ -199,6 +206,9 @@ def run(cfg: DictConfig) -> int:
                     raise DemoError(f"{point_file} was not written by the fold jobs; "
                                     f"run `python analyze.py experiment={cfg.experiment}` to see why")
                 operating_point = operating_point_line(json.loads(point_file.read_text()))
+                if not layout.report_page.is_file():
+                    raise DemoError(f"{layout.report_page} was not written by the fold jobs; "
+                                    f"run `python analyze.py experiment={cfg.experiment}`")
         scored = time.perf_counter()
         daytime = score_files(layout.day_predictions, layout.truth_csv, cfg.truth_column)
         steps.append(StepTime("scoring", time.perf_counter() - scored,
@@ -207,12 +217,14 @@ def run(cfg: DictConfig) -> int:
         print(format_summary(steps, time.perf_counter() - started, operating_point, daytime))
         print(f"\ndemo stopped: {exc}")
         return 1
-    print(format_summary(steps, time.perf_counter() - started, operating_point, daytime))
+    print(format_summary(steps, time.perf_counter() - started, operating_point, daytime,
+                         layout.report_page.resolve()))
     return 0
 
 
 @guard_secrets
-@hydra.main(version_base="1.3", config_path="../conf", config_name="demo")
+# An absolute path: run as `python -m gmn_demo`, Hydra would look for a module named conf.
+@hydra.main(version_base="1.3", config_path=str(REPO / "conf"), config_name="demo")
 def main(cfg: DictConfig) -> None:
     try:
         sys.exit(run(cfg))

@@ -5,6 +5,8 @@ The full demo is not run here (it takes minutes); `make demo` does that.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,7 @@ def test_layout_comes_from_the_configs_and_must_agree():
     assert layout.truth_csv == Path("demo_data/archive/truth.csv")
     assert layout.day_images == Path("demo_data/extracted_day")
     assert layout.day_predictions == Path("demo_outputs/demo/daytime_predictions.csv")
+    assert layout.report_page == Path("demo_outputs/demo/report.html")
     with pytest.raises(demo.DemoError, match="paths.data_dir differs: demo_data in p.yaml, other"):
         demo.layout_from(_prep(), Path("p.yaml"), _experiment("other"), Path("e.yaml"))
     no_name = _experiment()
@@ -64,6 +67,9 @@ def test_summary_has_a_line_per_step_the_operating_point_and_the_score():
     assert "threshold 0.35, precision 0.960, recall 0.800" in text
     assert "precision 0.900, recall 0.750, AUROC 0.930" in text
     assert text.rstrip().endswith("200.0 s")
+    page = Path("/work/demo_outputs/demo/report.html")
+    text = demo.format_summary(steps, 200.0, point, score, page)
+    assert text.splitlines()[-1] == f"report page (open it in a browser): {page}"
 
 
 def test_shipped_demo_configs_agree():
@@ -80,3 +86,11 @@ def test_missing_config_is_named_before_anything_runs():
                             "truth_column": "physical_label"})
     with pytest.raises(demo.DemoError, match="no_such_prep.yaml is missing"):
         demo.run(cfg)
+
+
+def test_make_demo_command_composes_its_config():
+    # `make demo` runs `python -m gmn_demo`: Hydra must find conf/ from there too.
+    proc = subprocess.run([sys.executable, "-m", "gmn_demo", "--cfg", "job"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "prep_config: demo_prep" in proc.stdout
