@@ -4,6 +4,7 @@ the overrides that define an experiment, the curve, and the HTML's escaping."""
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import numpy as np
@@ -51,6 +52,19 @@ def test_metadata_comes_from_the_labels_file_by_image_name():
     assert list(oof["image_filename"]) == list(OOF["image_filename"])
     assert oof.loc[4, "station"] == "US0001" and oof.loc[4, "edge_distance_s"] == 40.0
     assert oof.loc[2, "timestamp"] == "2025-11-06T23:00:02"
+
+
+def test_an_all_cloudy_night_has_no_edge_and_stays_valid_json():
+    labels = _labels(edge_distance_s=[-math.inf] * 4 + [12.4, np.nan, 3.0, 4.0])
+    oof, _ = attach_metadata(OOF, labels)
+    gallery = build_gallery(oof, 0.5, 2, 2, DEFAULT_LIMITS)
+    items = {i.image_filename: i.to_dict() for i in gallery.items()}
+    cloudy_night = items[OOF.loc[2, "image_filename"]]
+    assert (cloudy_night["edge_distance_s"], cloudy_night["edge_text"]) == \
+        (None, "none (all-cloudy night)")
+    assert items[OOF.loc[4, "image_filename"]]["edge_text"] == "12 s"
+    assert items[OOF.loc[5, "image_filename"]]["edge_text"] == "\u2013"
+    json.dumps(list(items.values()), allow_nan=False)
 
 
 def test_missing_metadata_is_derived_and_said():
@@ -150,3 +164,22 @@ def test_report_without_decision_files_names_the_file(tmp_path, missing):
     (tmp_path / missing).unlink()
     with pytest.raises(ReportError, match=rf"{missing} is missing.*python analyze.py"):
         read_inputs(ExperimentDir(tmp_path))
+
+
+def test_missing_labels_file_and_image_folder_are_noted_not_fatal(tmp_path):
+    from gmn_weather.report.sources import read_inputs
+
+    OOF.to_csv(tmp_path / "oof_predictions.csv", index=False)
+    (tmp_path / "operating_point.json").write_text(json.dumps({"threshold": 0.5}))
+    pd.DataFrame({"threshold": [0.5]}).to_csv(tmp_path / "threshold_table.csv", index=False)
+    (tmp_path / "fold_0" / ".hydra").mkdir(parents=True)
+    (tmp_path / "fold_0" / "run_info.json").write_text(json.dumps({"settings": {"data": {
+        "labels_csv": str(tmp_path / "gone.csv"), "image_dir": str(tmp_path / "gone")}}}))
+    (tmp_path / "fold_0" / ".hydra" / "overrides.yaml").write_text("- fold=0\n- seed=7\n")
+    inputs = read_inputs(ExperimentDir(tmp_path))
+    assert inputs.image_dir is None and inputs.overrides.common == ["seed=7"]
+    assert inputs.overrides.partial == {}  # fold 1 has no record: not counted against seed=7
+    assert any(f"labels file {tmp_path / 'gone.csv'} (data.labels_csv of the folds) not found"
+               in note for note in inputs.notes)
+    assert any(f"image folder {tmp_path / 'gone'} (data.image_dir" in n for n in inputs.notes)
+    assert list(inputs.oof["station"].unique()) == ["CAWEC2", "US0001"]  # from the groups

@@ -5,7 +5,8 @@
 (function () {
   "use strict";
   var DATA = JSON.parse(document.getElementById("report-data").textContent);
-  var STORE_KEY = "gmn-weather-review:" + DATA.name;
+  // Pages opened from disk share one storage origin: the key names this page's file.
+  var STORE_KEY = "gmn-weather-review:" + window.location.pathname;
   var KIND_NAMES = { fp: "false positive", fn: "false negative", tp: "true positive",
                      tn: "true negative" };
   var state = { station: "", kind: "all", page: 0 };
@@ -69,8 +70,7 @@
     cap.appendChild(el("div", { "class": "muted" },
       item.station + " \u00b7 night " + item.night + " \u00b7 fold " + item.fold));
     cap.appendChild(el("div", { "class": "muted" }, item.timestamp + " \u00b7 edge " +
-      (item.edge_distance_s === null ? "\u2013" : fmt(item.edge_distance_s, 0) + " s") +
-      " \u00b7 label " + item.label));
+      item.edge_text + " \u00b7 label " + item.label));
     fig.appendChild(cap);
     fig.addEventListener("click", function () { cycle(item); });
     fig.addEventListener("keydown", function (ev) {

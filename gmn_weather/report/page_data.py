@@ -57,9 +57,22 @@ class GalleryItem:
     thumb_width: int | None = None
     thumb_height: int | None = None
 
+    @property
+    def edge_text(self) -> str:
+        """``edge_distance_s`` for reading: -inf is an all-cloudy night, which has no edge."""
+        value = self.edge_distance_s
+        if value is None:
+            return "\u2013"
+        if math.isinf(value):
+            return "none (all-cloudy night)" if value < 0 else "\u221e"
+        return f"{value:.0f} s"
+
     def to_dict(self) -> dict:
+        """JSON-ready: the distance as a finite number or null, and as text."""
         data = dict(self.__dict__)
-        data["edge_distance_s"] = _defined(self.edge_distance_s)
+        edge = self.edge_distance_s
+        data["edge_distance_s"] = edge if edge is not None and math.isfinite(edge) else None
+        data["edge_text"] = self.edge_text
         return data
 
 
@@ -163,7 +176,9 @@ def attach_metadata(oof: pd.DataFrame, labels: pd.DataFrame | None) -> tuple[pd.
     for column in META_COLUMNS:
         if column not in out.columns:
             out[column] = np.nan
-    group_parts = out["group"].astype(str).str.rsplit("_", n=1, expand=True)
+    # Groups are "{station}_{night}" (gmn_weather.labels); a group without "_" gives no parts.
+    group_parts = out["group"].astype(str).str.rsplit("_", n=1, expand=True) \
+        .reindex(columns=[0, 1]).fillna("unknown")
     for column, part in (("station", 0), ("night", 1)):
         values = out[column].astype(object)
         empty = values.isna() | (values.astype(str).str.strip() == "")
