@@ -20,7 +20,7 @@ import pandas as pd
 from gmn_base.atomic import atomic_path, write_csv, write_json
 from gmn_weather.experiment import ExperimentDir, check_same_configuration
 from gmn_weather.pooling import PooledResult, PoolingError, pool
-from gmn_weather.report import write_report
+from gmn_weather.report import WrittenReport, write_report
 from gmn_weather.thresholds import OperatingPoint
 
 log = logging.getLogger(__name__)
@@ -55,15 +55,18 @@ def plot_pr_curve(path: Path, oof: pd.DataFrame, op: OperatingPoint, optimistic:
     plt.close(fig)
 
 
-def write_decision_files(experiment: ExperimentDir, result: PooledResult) -> None:
+def write_decision_files(experiment: ExperimentDir, result: PooledResult) -> WrittenReport:
     """Write the pooled table, threshold table, PR curve and operating point, then the
-    report page from them (its path goes to ``result.report_page``)."""
+    report page from them (its path goes to ``result.report_page``; the returned report
+    feeds :func:`gmn_weather.report.gallery_table`)."""
     write_csv(experiment.oof_csv, result.oof)
     write_csv(experiment.threshold_table_csv, result.table)
     plot_pr_curve(experiment.pr_curve_png, result.oof, result.operating_point, result.optimistic,
                   f"{experiment.name}: {len(result.oof)} images, {result.n_folds} folds")
     write_json(experiment.operating_point_json, result.operating_point_record())
-    result.report_page = write_report(experiment).path
+    report = write_report(experiment)
+    result.report_page = report.path
+    return report
 
 
 def _experiment(experiment: ExperimentDir | str | Path) -> ExperimentDir:
