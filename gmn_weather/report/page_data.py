@@ -178,7 +178,7 @@ def attach_metadata(oof: pd.DataFrame, labels: pd.DataFrame | None) -> tuple[pd.
             out[column] = np.nan
     # Groups are "{station}_{night}" (gmn_weather.labels); a group without "_" gives no parts.
     group_parts = out["group"].astype(str).str.rsplit("_", n=1, expand=True) \
-        .reindex(columns=[0, 1]).fillna("unknown")
+        .reindex(columns=[0, 1]).astype(object).fillna("unknown")
     for column, part in (("station", 0), ("night", 1)):
         values = out[column].astype(object)
         empty = values.isna() | (values.astype(str).str.strip() == "")
