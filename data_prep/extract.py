@@ -2,14 +2,18 @@
 UTC time.
 
 Finds every ``*_frames_timelapse.mp4`` under ``extract.raw_dir`` with its frame-time map beside
-it (:mod:`data_prep.video.timelapse_files`), chooses frames (an image-name list, the night
-sampling rule, or the daytime rule: :mod:`data_prep.video.frame_selection`), and decodes only
-the GOPs that hold them (:mod:`data_prep.video.frame_decode`), ``extract.workers`` videos in
-parallel (:mod:`data_prep.video.frames_to_png`). Images are written atomically as
-``{ST}_{YYYYMMDD}_{HHMMSS}_{mmm}.png`` and skipped when already there. A video whose frame count
-disagrees with its map gives nothing (which frame is which cannot be known); a truncated video
-gives the frames before the cut; both, and unreadable videos or maps, are reported by file
-name and make the step exit non-zero.
+it, unpacking ``.tar`` timelapse packages first (:mod:`data_prep.video.timelapse_files`), sorts
+night frames from day frames by the maps' ``_n``/``_d`` flags, else by the capture sessions of
+``extract.nights_csv`` (:mod:`data_prep.video.night_or_day`; never by the clock), chooses
+frames (an image-name list, the per-session night sampling rule, or the daytime rule:
+:mod:`data_prep.video.frame_selection`), and decodes only the GOPs that hold them
+(:mod:`data_prep.video.frame_decode`), ``extract.workers`` videos in parallel
+(:mod:`data_prep.video.frames_to_png`). Images are written atomically as
+``{ST}_{YYYYMMDD}_{HHMMSS}_{mmm}.png`` and skipped when already there. A map with gaps keeps
+the frames whose times it gives (the gap is reported); a video whose frame count disagrees with
+its map gives nothing (which frame is which cannot be known); a truncated video gives the
+frames before the cut; all of it, and unreadable videos or maps, are reported by file name and
+make the step exit non-zero.
 """
 
 from __future__ import annotations
@@ -22,24 +26,30 @@ import hydra
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from data_prep.nights.interval_files import load_interval_index
+from data_prep.nights.nights_table import read_nights_csv, sessions_of
+from data_prep.nights.session_index import SessionIndex, load_session_index
 from data_prep.nights.target_lists import read_target_lists
+from data_prep.remote.connect import night_folder_suffixes
 from data_prep.summary import StepSummary, format_names, run_step
 from data_prep.video.frame_selection import (
     FrameRef,
     VideoFrames,
     drop_existing,
-    frames_by_station_night,
+    frames_by_session,
     group_by_video,
     match_target_list,
     sample_night,
     spread_over_videos,
 )
 from data_prep.video.frames_to_png import ImageOptions, VideoJob, run_jobs
+from data_prep.video.night_or_day import NightDaySplit, split_night_day
 from data_prep.video.timelapse_files import LoadedVideo, load_videos
 from gmn_base.atomic import remove_stale_temporaries
 from gmn_base.command_line import guard_secrets
-from gmn_base.formats import format_image_name, format_night
+from gmn_base.day_night import UNKNOWN
+from gmn_base.image_names import format_image_name
+from gmn_base.session_intervals import SessionIntervals
+from gmn_base.sessions import CaptureSession, SessionLookup
 
 log = logging.getLogger(__name__)
 
@@ -62,28 +72,69 @@ def listed_frames(ecfg: DictConfig, videos: list[LoadedVideo], summary: StepSumm
     return chosen
 
 
-def sampled_night_frames(ecfg: DictConfig, night_videos: list[VideoFrames],
+def _session_frames(frames: list[FrameRef], found: SessionIntervals, rule
+                    ) -> tuple[list[FrameRef], list[FrameRef]]:
+    """A session's frames whose intervals are known, and those in a capture without file."""
+    known, missing = [], []
+    for frame in frames:
+        if found.intervals_at(frame.timestamp, rule) is not None:
+            known.append(frame)
+        elif found.session.capture_of(frame.timestamp) not in found.files:
+            missing.append(frame)
+    return known, missing
+
+
+def _sample_session(ecfg: DictConfig, found: SessionIntervals, frames: list[FrameRef], rule,
+                    summary: StepSummary) -> list[FrameRef]:
+    """``extract.per_night`` frames of one session; frames of captures without interval file
+    are reported and not taken unless ``extract.require_intervals=false``."""
+    session = found.session
+    known, missing = _session_frames(frames, found, rule)
+    options = {"balance": bool(ecfg.balance), "edge_margin_s": float(ecfg.edge_margin_s)}
+    if missing and not ecfg.require_intervals:
+        return sample_night(frames, int(ecfg.per_night), None, **options)
+    if missing:
+        summary.add_failure(
+            f"no interval file for capture(s) {', '.join(found.missing)} of station "
+            f"{session.station} night {session.night_id} under {ecfg.intervals_dir}: "
+            f"{len(missing)} of its frames could not be labelled and are not taken "
+            "(extract.require_intervals=false samples them anyway)")
+        summary.count("frames_without_intervals", len(missing))
+    if not known:
+        summary.count("nights_without_intervals")
+        return []
+    summary.count("nights")
+    return sample_night(known, int(ecfg.per_night), found.intervals, **options)
+
+
+def sampled_night_frames(ecfg: DictConfig, night_videos: list[VideoFrames], index: SessionIndex,
                          summary: StepSummary) -> list[FrameRef]:
-    """``extract.per_night`` frames of each station-night, balanced by its intervals; a night
-    without interval file is a failure unless ``extract.require_intervals=false``."""
-    intervals, problems = load_interval_index(ecfg.intervals_dir)
-    for problem in problems:
-        summary.add_failure(problem)
+    """``extract.per_night`` frames of each capture session, balanced by its intervals."""
+    groups, outside = frames_by_session(night_videos, index.lookup)
+    if outside:
+        log.warning("%d night frame(s) lie in no capture session of %s (nights find did not "
+                    "select?); not taken", len(outside), ecfg.nights_csv)
+        summary.count("night_frames_outside_sessions", len(outside))
     chosen: list[FrameRef] = []
-    for (station, night), frames in frames_by_station_night(night_videos).items():
-        night_intervals = intervals.get((station, night))
-        if night_intervals is None and ecfg.require_intervals:
-            summary.add_failure(
-                f"no interval file for station {station} night {format_night(night)} under "
-                f"{ecfg.intervals_dir}: its frames could not be labelled, none extracted "
-                "(extract.require_intervals=false samples it anyway)")
-            summary.count("nights_without_intervals")
-            continue
-        chosen.extend(sample_night(frames, int(ecfg.per_night), night_intervals,
-                                   balance=bool(ecfg.balance),
-                                   edge_margin_s=float(ecfg.edge_margin_s)))
-        summary.count("nights")
+    for session_id, frames in groups.items():
+        chosen += _sample_session(ecfg, index.intervals[session_id], frames, index.lookup.rule,
+                                  summary)
     return chosen
+
+
+def split_videos(videos: list[LoadedVideo], sessions: list[CaptureSession],
+                 summary: StepSummary) -> list[NightDaySplit]:
+    """Each video's night and day frames; a video that is neither is reported and counted."""
+    lookup = SessionLookup(sessions)
+    splits = []
+    for video in videos:
+        split = split_night_day(video.frames, video.timelapse, video.flags, sessions, lookup)
+        if split.verdict.kind == UNKNOWN:
+            log.warning("%s: neither night nor day (%s); not used", video.path,
+                        split.verdict.reason)
+            summary.count("videos_neither_night_nor_day")
+        splits.append(split)
+    return splits
 
 
 def choose_frames(cfg: DictConfig, videos: list[LoadedVideo], summary: StepSummary
@@ -92,18 +143,20 @@ def choose_frames(cfg: DictConfig, videos: list[LoadedVideo], summary: StepSumma
     ecfg = cfg.extract
     if ecfg.target_lists:
         return listed_frames(ecfg, videos, summary)
-    neither = [v.path.name for v in videos if not (v.timelapse.is_night or v.timelapse.is_day)]
-    if neither:  # started at 07 h UTC: by start hour, neither kind (see Timelapse.is_night)
-        log.warning("%d video(s) are neither night nor day by their UTC start hour, not used: %s",
-                    len(neither), format_names(neither))
-        summary.count("videos_neither_night_nor_day", len(neither))
+    nights_csv = Path(str(ecfg.nights_csv))
     if ecfg.kind == "day":
-        day_videos = [v.frames for v in videos if v.timelapse.is_day]
+        # Sessions only sort frames without _n/_d flags; a data dir without find may do without.
+        sessions = sessions_of(read_nights_csv(nights_csv), nights_csv) \
+            if nights_csv.is_file() else []
+        day_videos = [s.day for s in split_videos(videos, sessions, summary) if s.day.frames]
         summary.count("day_videos", len(day_videos))
         return spread_over_videos(day_videos, int(ecfg.total))
-    night_videos = [v.frames for v in videos if v.timelapse.is_night]
+    index = load_session_index(nights_csv, Path(str(ecfg.intervals_dir)), summary,
+                               night_folder_suffixes(cfg.source))
+    night_videos = [s.night for s in split_videos(videos, index.sessions, summary)
+                    if s.night.frames]
     summary.count("night_videos", len(night_videos))
-    return sampled_night_frames(ecfg, night_videos, summary)
+    return sampled_night_frames(ecfg, night_videos, index, summary)
 
 
 def color_mode(value: object) -> str:
@@ -130,7 +183,7 @@ def image_options(ecfg: DictConfig, out_dir: Path) -> ImageOptions:
 def video_jobs(videos: list[LoadedVideo], todo: list[FrameRef]) -> list[VideoJob]:
     """One job per video holding frames still to write."""
     map_of = {str(v.path): v for v in videos}
-    return [VideoJob(video, str(map_of[video].frame_map), len(map_of[video].frames.frame_times),
+    return [VideoJob(video, str(map_of[video].frame_map), map_of[video].map_frames,
                      tuple((f.index, f.image_name) for f in refs))
             for video, refs in group_by_video(todo).items()]
 
@@ -170,8 +223,9 @@ def run(cfg: DictConfig) -> StepSummary:
 @guard_secrets
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
-    # A ValueError is a bad setting (extract.kind, extract.color), named in the message: exit 2, no traceback.
-    run_step("extract", run, cfg, log, user_errors=(ValueError,))
+    # A ValueError is a bad setting (extract.kind, extract.color) or a nights.csv of the old
+    # rule, a FileNotFoundError a missing nights.csv, named in the message: exit 2, no traceback.
+    run_step("extract", run, cfg, log, user_errors=(ValueError, FileNotFoundError))
 
 
 if __name__ == "__main__":

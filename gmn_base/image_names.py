@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
-from gmn_base.clock_nights import night_of
 from gmn_base.errors import GMNFormatError
 from gmn_base.station_time import STATION_PATTERN, as_utc, parse_compact_time
 
@@ -27,11 +26,6 @@ class ImageName:
 
     station: str | None
     timestamp: datetime
-
-    @property
-    def night(self) -> date:
-        """Old clock rule (see :mod:`gmn_base.clock_nights`); use the capture session's night id."""
-        return night_of(self.timestamp)
 
     @property
     def name(self) -> str:

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import PurePath
 
 from gmn_base.interval_files import ClearIntervals, Interval
 from gmn_base.night_folders import KNOWN_NIGHT_FOLDER_SUFFIXES, find_night_folder
 from gmn_base.sessions import DEFAULT_RULE, CaptureSession, SessionRule
 from gmn_base.station_time import as_utc
+
+NAME_RESOLUTION = timedelta(seconds=1)  # timelapse names give times to the second
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ class SessionIntervals:
         there: before the first capture start, after the end of capture, or in a capture
         whose interval file is missing."""
         ts = as_utc(ts)
-        if ts < self.session.start or ts > self.session.latest_end(rule):
+        # A known end comes from a timelapse name, which cuts the last frame's time to seconds.
+        if ts < self.session.start or ts >= self.session.latest_end(rule) + NAME_RESOLUTION:
             return None
         if self.session.capture_of(ts) not in self.files:
             return None

@@ -16,10 +16,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from gmn_base.clock_nights import DAY_START_HOURS, NIGHT_START_HOURS, night_of
 from gmn_base.errors import GMNFormatError
 from gmn_base.station_time import STATION_PATTERN, as_utc, parse_compact_time
 
@@ -65,21 +64,6 @@ class Timelapse:
     doy: int | None = None
     kind: str = "folder"
     daily: bool = False
-
-    @property
-    def night(self) -> date:
-        """Old clock rule (see :mod:`gmn_base.clock_nights`); use the capture session's night id."""
-        return night_of(self.start)
-
-    @property
-    def is_night(self) -> bool:
-        """Old rule, by UTC start hour 18-06 h; use :func:`gmn_base.day_night.classify_timelapse`."""
-        return self.start.hour in NIGHT_START_HOURS
-
-    @property
-    def is_day(self) -> bool:
-        """Old rule, by UTC start hour 08-17 h; use :func:`gmn_base.day_night.classify_timelapse`."""
-        return self.start.hour in DAY_START_HOURS
 
     @property
     def stem(self) -> str:

@@ -3,7 +3,7 @@
 The synthetic archive's ``truth.csv`` has one row per frame (station, UTC timestamp, label,
 physical_label, ...). Daytime frames extracted by ``data_prep.extract extract.kind=day`` are
 named ``{ST}_{YYYYMMDD}_{HHMMSS}_{mmm}.png``; :func:`match_truth` maps each predicted image
-back to its truth row through :mod:`gmn_base.formats` (station and millisecond timestamp) and
+back to its truth row through :mod:`gmn_base.image_names` (station and millisecond timestamp) and
 :func:`score` gives precision and recall of ``clear`` at the predictions' own threshold and
 the threshold-free AUROC of ``prob_clear``. Used by the demo; also
 ``python -m gmn_demo.daytime_score predictions=... truth=...``.
@@ -22,7 +22,9 @@ from omegaconf import DictConfig
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
 from gmn_base.command_line import guard_secrets
-from gmn_base.formats import GMNFormatError, frame_time_at, parse_image_name
+from gmn_base.errors import GMNFormatError
+from gmn_base.image_names import parse_image_name
+from gmn_base.station_time import frame_time_at
 
 log = logging.getLogger(__name__)
 

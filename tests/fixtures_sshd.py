@@ -27,7 +27,14 @@ from pathlib import Path
 
 import pytest
 
-from gmn_base import formats as gmn
+from gmn_base.frame_times import format_frame_times
+from gmn_base.interval_files import INTERVAL_FILE_NAME, format_interval_file
+from gmn_base.night_folders import format_night_folder
+from gmn_base.timelapse_names import (
+    format_timelapse_folder,
+    frame_times_name,
+    timelapse_video_name,
+)
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
 UTC = timezone.utc
@@ -217,28 +224,29 @@ def _dt(text: str) -> datetime:
 
 
 def make_timelapse(video_root: Path, station: str, start: str, hours: float = 10.0,
-                   video_bytes: bytes = b"") -> Path:
+                   video_bytes: bytes = b"", flag: str = "n") -> Path:
     """A timelapse folder holding a (fake) video and its frame-time map; returns the folder."""
     start_dt = _dt(start)
     end_dt = start_dt + timedelta(hours=hours)
-    folder = video_root / station / gmn.format_timelapse_folder(station, start_dt, end_dt)
+    folder = video_root / station / format_timelapse_folder(station, start_dt, end_dt)
     folder.mkdir(parents=True, exist_ok=True)
-    video = folder / gmn.timelapse_video_name(station, start_dt, end_dt)
+    video = folder / timelapse_video_name(station, start_dt, end_dt)
     video.write_bytes(video_bytes or (b"\x00\x00\x00\x18ftypmp42" + station.encode() + start.encode()))
     times = [start_dt + timedelta(seconds=5 * i) for i in range(3)]
-    (folder / gmn.frame_times_name(station, start_dt, end_dt)).write_text(
-        json.dumps(gmn.format_frame_times(times)))
+    (folder / frame_times_name(station, start_dt, end_dt)).write_text(
+        json.dumps(format_frame_times(times, flag)))
     return folder
 
 
 def make_detected(flux_root: Path, station: str, start: str,
-                  intervals: list[tuple[str, str]] | None) -> Path:
-    """A ``_detected`` folder; ``intervals=None`` leaves out the interval file."""
-    folder = flux_root / station / gmn.format_detected_folder(station, _dt(start))
+                  intervals: list[tuple[str, str]] | None, suffix: str = "_detected") -> Path:
+    """A night folder (``_detected`` unless ``suffix`` says otherwise); ``intervals=None``
+    leaves out the interval file."""
+    folder = flux_root / station / format_night_folder(station, _dt(start), suffix)
     folder.mkdir(parents=True, exist_ok=True)
     if intervals is not None:
-        body = gmn.format_interval_file(station, [(_dt(s), _dt(e)) for s, e in intervals])
-        (folder / gmn.INTERVAL_FILE_NAME).write_text(json.dumps(body))
+        body = format_interval_file(station, [(_dt(s), _dt(e)) for s, e in intervals])
+        (folder / INTERVAL_FILE_NAME).write_text(json.dumps(body))
     return folder
 
 
@@ -246,7 +254,8 @@ def make_small_archive(root: Path) -> dict:
     """Two stations, three nights each (clear, all-cloudy, clear), plus day timelapses.
 
     Layout under ``root``: ``home/contrails/CA/{ST}/...`` and
-    ``home/extracted_data/CA/{ST}/..._detected/flux_time_intervals.json``.
+    ``home/extracted_data/CA/{ST}/..._detected/flux_time_intervals.json``. Each capture starts
+    at 22:59 UTC; its night timelapse runs 23:00-09:00, the day one 09:00:10-16:00.
     Returns what the tests expect: good and cloudy station-nights.
     """
     video_root = root / "home/contrails/CA"
@@ -259,10 +268,10 @@ def make_small_archive(root: Path) -> dict:
         for night, clear in entries:
             make_timelapse(video_root, station, f"{night}_230000")
             next_day = (datetime.strptime(night, "%Y%m%d") + timedelta(days=1)).strftime("%Y%m%d")
-            make_timelapse(video_root, station, f"{next_day}_100000", hours=6)  # daytime
+            make_timelapse(video_root, station, f"{next_day}_090010", hours=7, flag="d")  # daytime
             intervals = [(f"{night}_233000", f"{next_day}_013000")] if clear else []
             make_detected(flux_root, station, f"{night}_225900", intervals)
-    # A night timelapse without a _detected folder, and a folder whose name is not GMN's.
+    # A night timelapse without a night folder, and a folder whose name is not GMN's.
     make_timelapse(video_root, "CAWEC2", "20251109_230000")
     (video_root / "CAWEC2" / "notes").mkdir(parents=True, exist_ok=True)
     return {

@@ -16,7 +16,10 @@ import av
 import numpy as np
 
 from data_prep.video.timelapse_encode import encode_timelapse
-from gmn_base.formats import format_frame_times, frame_times_name, timelapse_video_name
+from gmn_base.frame_times import format_frame_times
+from gmn_base.interval_files import INTERVAL_FILE_NAME, interval_file_text
+from gmn_base.night_folders import format_night_folder
+from gmn_base.timelapse_names import format_timelapse_folder, frame_times_name, timelapse_video_name
 
 BLOCK = 16
 COLS, ROWS = 8, 3
@@ -65,9 +68,11 @@ def write_index_timelapse(
     gop: int = 120,
     map_frames: int | None = None,
     color: bool = False,
+    flag: str | None = "n",
 ) -> tuple[Path, list[datetime]]:
     """Write an RMS-named timelapse whose frame ``i`` holds ``(tag, i)`` and its frame-time
-    map (``map_frames`` entries, default one per frame); return the video and the times."""
+    map (``map_frames`` entries, default one per frame, each flagged ``flag``); return the
+    video and the times."""
     folder.mkdir(parents=True, exist_ok=True)
     times = [start + timedelta(seconds=interval_s * i, milliseconds=(7 * i) % 13)
              for i in range(map_frames if map_frames is not None else n_frames)]
@@ -78,7 +83,7 @@ def write_index_timelapse(
         frames = (np.stack([f, f, f // 2], axis=2) for f in frames)
     encode_timelapse(video, frames, gop=gop, crf=20, gray=not color)
     frame_map = folder / frame_times_name(station, start, end)
-    frame_map.write_text(json.dumps(format_frame_times(times)))
+    frame_map.write_text(json.dumps(format_frame_times(times, flag)))
     return video, times
 
 
@@ -97,6 +102,29 @@ def remux_faststart(source: Path, target: Path) -> None:
 
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def found_archive(data: Path, captures, timelapses=()) -> Path:
+    """Write a local GMN archive under ``data/archive`` and run ``find`` on it into ``data``.
+
+    ``captures``: (station, capture start, clear intervals, or None for no interval file);
+    ``timelapses``: (station, first frame, last frame) timelapse folder names, whose edges
+    give the sessions' ends. Returns the archive root."""
+    from data_prep import find
+
+    root = data / "archive"
+    for station, start, intervals in captures:
+        folder = root / "extracted_data" / station[:2] / station / format_night_folder(station,
+                                                                                     start)
+        folder.mkdir(parents=True, exist_ok=True)
+        if intervals is not None:
+            (folder / INTERVAL_FILE_NAME).write_text(interval_file_text(station, intervals))
+    for station, first, last in timelapses:
+        (root / "contrails" / station[:2] / station /
+         format_timelapse_folder(station, first, last)).mkdir(parents=True)
+    summary = find.run(prep_config(data, source__root=str(root)))
+    assert summary.ok, summary.failures
+    return root
 
 
 def prep_config(data_dir: Path, **overrides):

@@ -1,23 +1,33 @@
 """Frame extraction end to end on real H.264 videos whose frames encode their own index:
-the PNG named for time T holds exactly the frame the map gives for T."""
+the PNG named for time T holds exactly the frame the map gives for T; sampling by capture
+session, night and day by flags or sessions, maps with gaps and shared times, packages."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+import tarfile
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures_video import prep_config, read_frame, remux_faststart, write_index_timelapse
+from fixtures_video import (
+    found_archive,
+    prep_config,
+    read_frame,
+    remux_faststart,
+    write_index_timelapse,
+)
 from PIL import Image
 
 from data_prep import extract, label
-from gmn_base.formats import format_image_name, format_interval_file, parse_image_name
+from gmn_base.image_names import format_image_name, parse_image_name
 
 UTC = timezone.utc
 MIDNIGHT_START = datetime(2025, 11, 6, 23, 50, 0, tzinfo=UTC)  # 300 frames reach 00:15
+CAPTURE = datetime(2025, 11, 6, 23, 45, 0, tzinfo=UTC)         # the night folders' start
 
 
 def read_png(path: Path) -> np.ndarray:
@@ -88,14 +98,8 @@ def test_sampling_rule_balances_by_intervals_and_labels_agree(tmp_path, two_stat
     raw, maps = two_stations
     data = setup_data_dir(tmp_path, raw)
     times = maps["CAWEC2"][1]
-    flux = data / "flux_time_intervals"
-    flux.mkdir()
     clear = [(times[60], times[180])]  # 23:55 .. 00:05
-    (flux / "CAWEC2_20251106_234500_000000_detected_flux_time_intervals.json").write_text(
-        json.dumps(format_interval_file("CAWEC2", clear)))
-    (flux / "all_cloudy_time_intervals").mkdir()
-    (flux / "all_cloudy_time_intervals" / "US0001_20251106_234500_000000_detected.json"
-     ).write_text(json.dumps(format_interval_file("US0001", [])))
+    found_archive(data, [("CAWEC2", CAPTURE, clear), ("US0001", CAPTURE, [])])
     cfg = prep_config(data, extract__per_night=8, extract__edge_margin_s=60,
                       extract__mask_overlay=True)
 
@@ -111,10 +115,10 @@ def test_sampling_rule_balances_by_intervals_and_labels_agree(tmp_path, two_stat
     labelled = label.run(cfg)
     assert labelled.ok, labelled.failures
     rows = (data / "extracted_night_labels.csv").read_text().splitlines()
-    assert rows[0] == "image_filename,label,station,night,timestamp,edge_distance_s"
+    assert rows[0] == "image_filename,label,station,night,timestamp,edge_distance_s,night_rule"
     by_station = {}
     for row in rows[1:]:
-        _name, lab, station, night, _ts, edge = row.split(",")
+        _name, lab, station, night, _ts, edge, _rule = row.split(",")
         assert night == "20251106"
         by_station.setdefault(station, []).append((lab, float(edge)))
     assert sorted(lab for lab, _ in by_station["CAWEC2"]) == ["clear"] * 4 + ["cloudy"] * 4
@@ -125,10 +129,11 @@ def test_sampling_rule_balances_by_intervals_and_labels_agree(tmp_path, two_stat
 def test_night_without_interval_file_is_reported_and_skipped(tmp_path, two_stations):
     raw, _maps = two_stations
     data = setup_data_dir(tmp_path, raw)
-    (data / "flux_time_intervals").mkdir()
+    found_archive(data, [("CAWEC2", CAPTURE, None), ("US0001", CAPTURE, None)])
     summary = extract.run(prep_config(data, extract__per_night=3))
     assert summary.exit_code == 1 and summary.counts["nights_without_intervals"] == 2
-    assert any("CAWEC2" in f and "20251106" in f for f in summary.failures)
+    assert any("CAWEC2_20251106_234500_000000" in f and "night 20251106" in f
+               for f in summary.failures)
     assert not list((data / "extracted_night").glob("*.png"))
     relaxed = extract.run(prep_config(data, extract__per_night=3,
                                       extract__require_intervals=False))
@@ -140,11 +145,12 @@ def test_day_kind_spreads_total_over_daytime_videos_keeping_colour(tmp_path):
     noon = datetime(2025, 11, 7, 10, 0, tzinfo=UTC)
     maps = {}
     for tag, station, color in ((1, "CAWEC2", True), (2, "US0001", False)):
-        _, times = write_index_timelapse(raw, station, noon, 40, tag=tag, color=color)
+        _, times = write_index_timelapse(raw, station, noon, 40, tag=tag, color=color, flag="d")
         maps[station] = (tag, times)
     write_index_timelapse(raw, "US0002", MIDNIGHT_START, 10, tag=3)  # a night video: ignored
-    # Started 07 h UTC: neither night nor day by start hour; counted, not silently dropped.
-    write_index_timelapse(raw, "US0003", datetime(2025, 11, 7, 7, 10, tzinfo=UTC), 10, tag=4)
+    # No _n/_d flags and no capture session known: neither kind; counted, not silently dropped.
+    write_index_timelapse(raw, "US0003", datetime(2025, 11, 7, 7, 10, tzinfo=UTC), 10, tag=4,
+                          flag=None)
     summary = extract.run(prep_config(tmp_path, extract__kind="day", extract__total=5))
     assert summary.ok, summary.failures
     assert summary.counts["videos_neither_night_nor_day"] == 1
@@ -160,6 +166,85 @@ def test_day_kind_spreads_total_over_daytime_videos_keeping_colour(tmp_path):
     forced = extract.run(prep_config(tmp_path, extract__kind="day", extract__total=5,
                                      extract__color=False, extract__day_dir=str(tmp_path / "g")))
     assert forced.ok and {Image.open(p).mode for p in (tmp_path / "g").glob("*.png")} == {"L"}
+
+
+def test_unflagged_videos_are_sorted_by_capture_sessions_never_the_hour(tmp_path):
+    """A Croatian night from 16:06 UTC and an Australian day from 20:50 UTC, no flags."""
+    raw = tmp_path / "raw_data"
+    hr_start = datetime(2025, 11, 7, 16, 6, 10, tzinfo=UTC)
+    au_day = datetime(2025, 11, 7, 20, 50, 0, tzinfo=UTC)
+    # 20 frames each over the whole night (13 h) and the whole day (14 h), as RMS cuts them.
+    _, hr_times = write_index_timelapse(raw, "HR000A", hr_start, 20, tag=1, flag=None,
+                                        interval_s=2340)
+    _, au_times = write_index_timelapse(raw, "AU000A", au_day, 20, tag=2, flag=None,
+                                        interval_s=2520)
+    found_archive(tmp_path, [("HR000A", hr_start - timedelta(seconds=6), []),
+                             ("AU000A", datetime(2025, 11, 7, 11, 12, tzinfo=UTC), [])],
+                  [("HR000A", hr_start, datetime(2025, 11, 8, 5, 6, tzinfo=UTC)),
+                   ("AU000A", datetime(2025, 11, 7, 11, 12, 5, tzinfo=UTC),
+                    datetime(2025, 11, 7, 20, 42, tzinfo=UTC)),
+                   ("AU000A", au_day, au_day + timedelta(hours=14))])
+    night = extract.run(prep_config(tmp_path, extract__per_night=4))
+    assert night.ok, night.failures
+    assert {p.name[:6] for p in (tmp_path / "extracted_night").glob("*.png")} == {"HR000A"}
+    day = extract.run(prep_config(tmp_path, extract__kind="day", extract__total=4))
+    assert day.ok, day.failures
+    assert {p.name[:6] for p in (tmp_path / "extracted_day").glob("*.png")} == {"AU000A"}
+    assert assert_exact(tmp_path / "extracted_night", {"HR000A": (1, hr_times)}) == 4
+    assert assert_exact(tmp_path / "extracted_day", {"AU000A": (2, au_times)}) == 4
+
+
+def test_a_map_with_a_gap_and_a_shared_time_keeps_its_known_frames(tmp_path, caplog):
+    raw = tmp_path / "raw_data"
+    start = datetime(2025, 11, 6, 22, 0, tzinfo=UTC)
+    video, times = write_index_timelapse(raw, "CAWEC2", start, 10, tag=1)
+    frame_map = video.with_name(video.name.replace("_frames_timelapse.mp4", "_frametimes.json"))
+    mapping = json.loads(frame_map.read_text())
+    del mapping["4"]                  # RMS could not parse that frame's name: no key
+    mapping["7"] = mapping["6"]       # two frames given one time
+    frame_map.write_text(json.dumps(mapping))
+    listed = tmp_path / "list.txt"
+    listed.write_text("\n".join(format_image_name("CAWEC2", times[i]) for i in (3, 4, 5, 6, 8))
+                      + "\n")
+    with caplog.at_level(logging.WARNING):
+        summary = extract.run(prep_config(tmp_path, extract__target_lists=[str(listed)]))
+    # Frame 4 has no time, so it cannot be found; the frames around it are exact.
+    assert summary.counts["listed_not_found"] == 1 and summary.counts["written"] == 4
+    assert summary.counts["frames_without_time"] == 1
+    assert summary.counts["frames_sharing_a_time"] == 1
+    night_dir = tmp_path / "extracted_night"
+    assert assert_exact(night_dir, {"CAWEC2": (1, times)}) == 4
+    assert f"{frame_map}: no time for frames 4 of 10" in caplog.text
+    assert f"{frame_map}: frames 6, 7 share the time" in caplog.text
+    assert f"only frame 6 becomes {format_image_name('CAWEC2', times[6])}" in caplog.text
+
+
+def test_a_timelapse_package_is_unpacked_safely(tmp_path):
+    raw = tmp_path / "raw_data"
+    start = datetime(2025, 11, 6, 22, 0, tzinfo=UTC)
+    video, times = write_index_timelapse(tmp_path / "loose", "CAWEC2", start, 12, tag=1)
+    frame_map = video.with_name(video.name.replace("_frames_timelapse.mp4", "_frametimes.json"))
+    raw.mkdir()
+    package = raw / video.name.replace(".mp4", ".tar")
+    with tarfile.open(package, "w") as tar:
+        tar.add(video, arcname=video.name)
+        tar.add(frame_map, arcname=frame_map.name)
+    # A package whose member climbs out of its folder is refused by name.
+    other, _ = write_index_timelapse(tmp_path / "loose2", "US0001", start, 4, tag=2)
+    hostile = raw / other.name.replace(".mp4", ".tar")
+    with tarfile.open(hostile, "w") as tar:
+        tar.add(other, arcname="../../" + other.name)
+    listed = tmp_path / "list.txt"
+    listed.write_text(format_image_name("CAWEC2", times[5]) + "\n")
+    summary = extract.run(prep_config(tmp_path, extract__target_lists=[str(listed)]))
+    assert summary.counts["packages_unpacked"] == 1 and summary.counts["packages_failed"] == 1
+    assert any(str(hostile) in f and "leaves the package's folder" in f
+               for f in summary.failures)
+    assert not (tmp_path / other.name).exists() and not (raw / other.name).exists()
+    assert (raw / video.name).is_file() and (raw / frame_map.name).is_file()
+    assert assert_exact(tmp_path / "extracted_night", {"CAWEC2": (1, times)}) == 1
+    again = extract.run(prep_config(tmp_path, extract__target_lists=[str(listed)]))
+    assert "packages_unpacked" not in again.counts  # already there
 
 
 def test_bad_inputs_are_named_others_still_processed(tmp_path):
@@ -188,13 +273,15 @@ def test_bad_inputs_are_named_others_still_processed(tmp_path):
     night_dir.mkdir()
     (night_dir / ".CAWEC2_20251106_220000_000.png.abc123.tmp").write_bytes(b"half")
 
+    found_archive(tmp_path, [(st, start - timedelta(minutes=1), None)
+                             for st in ("CAWEC2", "US0001", "US0002", "US0003", "US0004")])
     summary = extract.run(prep_config(tmp_path, extract__per_night=60,
                                       extract__require_intervals=False))
 
     text = "\n".join(summary.failures)
     assert summary.exit_code == 1
     assert str(short.with_name(short.name.replace("_frames_timelapse.mp4", "_frametimes.json"))
-               ) in text and "50 entries" in text and "60 frames" in text
+               ) in text and "covers 50 frames" in text and "has 60 frames" in text
     assert str(bad_map) in text
     assert str(cut) in text and "not extracted" in text
     assert lonely.name in text and "no frame-time map" in text
@@ -224,6 +311,6 @@ def test_command_line_reports_a_mismatched_map_and_exits_non_zero(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert short.name.replace("_frames_timelapse.mp4", "_frametimes.json") in output
-    assert "31 entries" in output and "30 frames" in output
+    assert "covers 31 frames" in output and "has 30 frames" in output
     assert sorted(p.name for p in (tmp_path / "extracted_night").glob("*.png")) == [
         format_image_name("CAWEC2", times[0]), format_image_name("CAWEC2", times[29])]

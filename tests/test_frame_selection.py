@@ -1,5 +1,5 @@
-"""Pure frame selection: list matching, the night sampling rule, the daytime spread,
-and the decode planner."""
+"""Pure frame selection: list matching, frames by capture session, the night sampling rule,
+the daytime spread, night and day frames told apart, and the decode planner."""
 
 from datetime import datetime, timedelta, timezone
 
@@ -9,21 +9,36 @@ from data_prep.nights.label_rules import CLEAR, classify_time
 from data_prep.video.frame_decode import DecodeRun, decode_cost, plan_decode
 from data_prep.video.frame_selection import (
     VideoFrames,
-    frames_by_station_night,
+    frames_by_session,
     match_target_list,
     sample_night,
     spread_evenly,
     spread_over_videos,
 )
-from gmn_base.formats import ImageName, parse_image_name
+from data_prep.video.night_or_day import split_night_day
+from gmn_base.image_names import ImageName, parse_image_name
+from gmn_base.night_folders import NightFolder
+from gmn_base.sessions import CaptureSession, SessionLookup
+from gmn_base.timelapse_names import parse_timelapse_name, timelapse_for_frames
 
 UTC = timezone.utc
 START = datetime(2025, 11, 6, 23, 0, 0, 12000, tzinfo=UTC)
 
 
 def video(station, n, start=START, step_s=5.0, key=None):
-    times = tuple(start + timedelta(seconds=step_s * i) for i in range(n))
-    return VideoFrames(key or f"{station}.mp4", station, times)
+    frames = tuple((i, start + timedelta(seconds=step_s * i)) for i in range(n))
+    return VideoFrames(key or f"{station}.mp4", station, frames)
+
+
+def session(station, start, hours=None):
+    end = None if hours is None else start + timedelta(hours=hours)
+    return CaptureSession(station, (NightFolder(station, start),), end)
+
+
+def one_session(v):
+    """The frames of ``v`` in one session started with it."""
+    (_key, refs), = frames_by_session([v], SessionLookup([session(v.station, START)]))[0].items()
+    return refs
 
 
 def test_spread_evenly_takes_the_middle_of_each_share():
@@ -35,8 +50,8 @@ def test_spread_evenly_takes_the_middle_of_each_share():
 
 def test_list_name_without_station_matches_every_station_with_station_only_its_own():
     a, b = video("CAWEC2", 20), video("US0001", 20)
-    t3 = a.frame_times[3]
-    targets = [ImageName(None, t3), ImageName("US0001", a.frame_times[7]),
+    t3 = a.frames[3][1]
+    targets = [ImageName(None, t3), ImageName("US0001", a.frames[7][1]),
                ImageName("CAWEC2", t3 + timedelta(milliseconds=1))]  # no such frame
     chosen, unmatched = match_target_list([a, b], targets)
     assert sorted((f.station, f.index) for f in chosen) == [
@@ -54,16 +69,21 @@ def test_list_matching_is_exact_to_the_millisecond():
     assert [f.index for f in chosen] == [1] and not unmatched
 
 
-def test_frames_group_by_station_night_across_midnight():
-    a = video("CAWEC2", 5, start=datetime(2025, 11, 6, 23, 59, 50, tzinfo=UTC))
-    groups = frames_by_station_night([a])
-    assert list(groups) == [("CAWEC2", a.frame_times[0].date())]
-    assert [f.index for f in groups[("CAWEC2", a.frame_times[0].date())]] == [0, 1, 2, 3, 4]
+def test_frames_group_by_capture_session_across_00_and_12_utc():
+    bc = video("CABC01", 5, start=datetime(2025, 11, 8, 11, 59, 50, tzinfo=UTC))
+    hr = video("HR000A", 5, start=datetime(2025, 11, 6, 23, 59, 50, tzinfo=UTC))
+    late = video("HR000A", 2, start=datetime(2025, 11, 7, 15, 0, tzinfo=UTC), key="late")
+    sessions = [session("CABC01", datetime(2025, 11, 8, 1, 10, tzinfo=UTC), 13.5),
+                session("HR000A", datetime(2025, 11, 6, 16, 1, tzinfo=UTC), 13.3)]
+    groups, outside = frames_by_session([bc, hr, late], SessionLookup(sessions))
+    assert {k: [f.index for f in v] for k, v in groups.items()} == {
+        "CABC01_20251108_011000_000000": [0, 1, 2, 3, 4],
+        "HR000A_20251106_160100_000000": [0, 1, 2, 3, 4]}
+    assert [f.video for f in outside] == ["late", "late"]  # after the end of capture
 
 
 def test_sample_night_balanced_and_away_from_edges():
-    frames = frames_by_station_night([video("CAWEC2", 720)])  # one hour at 5 s
-    (_key, refs), = frames.items()
+    refs = one_session(video("CAWEC2", 720))  # one hour at 5 s
     clear = ((START + timedelta(minutes=10), START + timedelta(minutes=20)),)
     chosen = sample_night(refs, 10, clear, balance=True, edge_margin_s=60)
     results = [classify_time(f.timestamp, clear) for f in chosen]
@@ -74,7 +94,7 @@ def test_sample_night_balanced_and_away_from_edges():
 
 
 def test_sample_night_fills_up_when_one_kind_is_short():
-    (_key, refs), = frames_by_station_night([video("CAWEC2", 100)]).items()
+    refs = one_session(video("CAWEC2", 100))
     clear = ((START + timedelta(seconds=100), START + timedelta(seconds=110)),)  # frames 20-22
     chosen = sample_night(refs, 10, clear, balance=True, edge_margin_s=0)
     labels = [classify_time(f.timestamp, clear).label for f in chosen]
@@ -82,7 +102,7 @@ def test_sample_night_fills_up_when_one_kind_is_short():
 
 
 def test_sample_night_all_cloudy_and_without_intervals():
-    (_key, refs), = frames_by_station_night([video("CAWEC2", 100)]).items()
+    refs = one_session(video("CAWEC2", 100))
     assert len(sample_night(refs, 8, (), balance=True, edge_margin_s=600)) == 8
     assert [f.index for f in sample_night(refs, 4, None, balance=True, edge_margin_s=600)] == [
         12, 37, 62, 87]
@@ -95,6 +115,27 @@ def test_spread_over_videos_gives_even_shares_and_redistributes_short_ones():
     per_video = {k: sum(f.video == k for f in chosen) for k in "abc"}
     assert per_video == {"a": 5, "b": 2, "c": 4}
     assert len(spread_over_videos(videos, 1000)) == 202
+
+
+def test_night_and_day_frames_by_flags_else_by_sessions_never_by_the_hour():
+    hr = session("HR000A", datetime(2025, 11, 7, 16, 6, tzinfo=UTC), 13)
+    lookup = SessionLookup([hr])
+    night = video("HR000A", 4, start=datetime(2025, 11, 7, 16, 6, 5, tzinfo=UTC))
+    lapse = timelapse_for_frames("HR000A", [ts for _, ts in night.frames])
+    # Unflagged: the capture session decides (a 16:06 UTC start used to read as day).
+    split = split_night_day(night, lapse, {}, [hr], lookup)
+    assert (len(split.night.frames), len(split.day.frames), split.verdict.kind) == (4, 0, "night")
+    flagged = split_night_day(night, lapse, {i: "d" for i in range(4)}, [hr], lookup)
+    assert flagged.verdict.kind == "day" and len(flagged.day.frames) == 4
+    # A one-UTC-day timelapse holding a session start: frames told apart one by one.
+    daily = parse_timelapse_name("HR000A_20251107-311_frames_timelapse.mp4")
+    both = VideoFrames("d.mp4", "HR000A", ((0, datetime(2025, 11, 7, 12, tzinfo=UTC)),
+                                          (1, datetime(2025, 11, 7, 20, tzinfo=UTC))))
+    mixed = split_night_day(both, daily, {}, [hr], lookup)
+    assert mixed.verdict.kind == "mixed"
+    assert [i for i, _ in mixed.night.frames] == [1] and [i for i, _ in mixed.day.frames] == [0]
+    unknown = split_night_day(night, lapse, {}, [], SessionLookup([]))
+    assert unknown.verdict.kind == "unknown" and not unknown.night.frames + unknown.day.frames
 
 
 KEYS = list(range(0, 1200, 120))

@@ -1,4 +1,4 @@
-"""gmn_base.formats: GMN names and formats, with real-shaped examples and each malformed case."""
+"""gmn_base: GMN names and formats, with real-shaped examples and each malformed case."""
 
 from __future__ import annotations
 
@@ -7,8 +7,33 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from gmn_base import formats as gmn
-from gmn_base.formats import GMNFormatError
+from gmn_base.errors import GMNFormatError
+from gmn_base.frame_times import (
+    format_frame_time,
+    format_frame_times,
+    load_frame_times,
+    parse_frame_time,
+    parse_frame_times,
+)
+from gmn_base.image_names import format_image_name, parse_image_name, parse_target_list
+from gmn_base.interval_files import (
+    INTERVAL_FILE_NAME,
+    format_interval_file,
+    format_interval_time,
+    load_interval_file,
+    parse_interval_file,
+    parse_interval_time,
+)
+from gmn_base.night_folders import find_night_folder, format_night_folder, parse_night_folder
+from gmn_base.station_time import as_utc, format_night, frame_time_at, parse_night, parse_station
+from gmn_base.timelapse_names import (
+    VIDEO_SUFFIX,
+    format_timelapse_folder,
+    frame_times_candidates,
+    frame_times_name,
+    parse_timelapse_name,
+    timelapse_video_name,
+)
 
 UTC = timezone.utc
 
@@ -22,41 +47,25 @@ def utc(*args) -> datetime:
 
 @pytest.mark.parametrize("station", ["CAWEC2", "US0001", "CA000A", "HR0010"])
 def test_station_ids(station):
-    assert gmn.parse_station(station) == station
+    assert parse_station(station) == station
 
 
 @pytest.mark.parametrize("bad", ["cawec2", "CAWEC", "CAWEC22", "C1WEC2", "CA-EC2", "", None, 42])
 def test_malformed_station_ids_name_the_value(bad):
     with pytest.raises(GMNFormatError, match=r"station id") as err:
-        gmn.parse_station(bad, "stations.txt")
+        parse_station(bad, "stations.txt")
     assert "stations.txt" in str(err.value) and repr(bad) in str(err.value)
     assert err.value.source == "stations.txt" and err.value.value == bad
 
 
-@pytest.mark.parametrize("ts, night", [
-    (utc(2025, 11, 6, 22, 30, 15), date(2025, 11, 6)),
-    (utc(2025, 11, 7, 5, 59, 59), date(2025, 11, 6)),       # after midnight: previous night
-    (utc(2025, 11, 7, 11, 59, 59, 999999), date(2025, 11, 6)),
-    (utc(2025, 11, 7, 12, 0, 0), date(2025, 11, 7)),        # noon starts the next night
-    (datetime(2025, 11, 7, 3, 0), date(2025, 11, 6)),       # naive means UTC
-    # 01:00 at UTC-5 is 06:00 UTC: still the night of the 6th.
-    (datetime(2025, 11, 7, 1, 0, tzinfo=timezone(timedelta(hours=-5))), date(2025, 11, 6)),
-    # 23:00 at UTC+3 on the 7th is 20:00 UTC on the 7th.
-    (datetime(2025, 11, 7, 23, 0, tzinfo=timezone(timedelta(hours=3))), date(2025, 11, 7)),
-])
-def test_night_of(ts, night):
-    assert gmn.night_of(ts) == night
-
-
 def test_nights_and_utc():
-    assert gmn.format_night(date(2025, 11, 6)) == "20251106"
-    assert gmn.parse_night("20251106") == date(2025, 11, 6)
-    assert gmn.parse_night(20251106) == date(2025, 11, 6)
-    assert gmn.night_start(date(2025, 11, 6)) == utc(2025, 11, 6, 12)
-    assert gmn.as_utc(datetime(2025, 1, 1)).tzinfo is UTC
+    assert format_night(date(2025, 11, 6)) == "20251106"
+    assert parse_night("20251106") == date(2025, 11, 6)
+    assert parse_night(20251106) == date(2025, 11, 6)
+    assert as_utc(datetime(2025, 1, 1)).tzinfo is UTC
     for bad, hint in (("2025-11-06", ""), ("20251306", "no such date"), ("2025110", "")):
         with pytest.raises(GMNFormatError, match=r"good_weather_dates\.json.*night") as err:
-            gmn.parse_night(bad, "good_weather_dates.json")
+            parse_night(bad, "good_weather_dates.json")
         assert hint in str(err.value) and repr(bad) in str(err.value)
 
 
@@ -76,33 +85,30 @@ DOY_VIDEO = "CAWEC2_310_20251106-223015_to_20251107-053000_frames_timelapse.mp4"
     ("/home/contrails/CA/CAWEC2/" + FOLDER + "/" + VIDEO, "video", None),
 ])
 def test_timelapse_names(name, kind, doy):
-    t = gmn.parse_timelapse_name(name)
+    t = parse_timelapse_name(name)
     assert (t.station, t.start, t.end, t.kind, t.doy) == (
         "CAWEC2", utc(2025, 11, 6, 22, 30, 15), utc(2025, 11, 7, 5, 30), kind, doy)
-    assert t.night == date(2025, 11, 6) and t.is_night and not t.is_day
     assert t.folder_name == (DOY_FOLDER if doy else FOLDER)
-    assert t.stem + gmn.VIDEO_SUFFIX == (DOY_VIDEO if doy else VIDEO)
+    assert t.stem + VIDEO_SUFFIX == (DOY_VIDEO if doy else VIDEO)
 
 
 def test_timelapse_names_round_trip():
     start, end = utc(2025, 11, 6, 22, 30, 15), utc(2025, 11, 7, 5, 30)
-    assert gmn.format_timelapse_folder("CAWEC2", start, end) == FOLDER
-    assert gmn.format_timelapse_folder("CAWEC2", start, end, doy=310) == DOY_FOLDER
-    assert gmn.timelapse_video_name("CAWEC2", start, end) == VIDEO
-    assert gmn.timelapse_video_name("CAWEC2", start, end, 310) == DOY_VIDEO
-    assert gmn.frame_times_name("CAWEC2", start, end) == FRAMETIMES
-    assert gmn.frame_times_name("CAWEC2", start, end, legacy=True) == LEGACY
+    assert format_timelapse_folder("CAWEC2", start, end) == FOLDER
+    assert format_timelapse_folder("CAWEC2", start, end, doy=310) == DOY_FOLDER
+    assert timelapse_video_name("CAWEC2", start, end) == VIDEO
+    assert timelapse_video_name("CAWEC2", start, end, 310) == DOY_VIDEO
+    assert frame_times_name("CAWEC2", start, end) == FRAMETIMES
+    assert frame_times_name("CAWEC2", start, end, legacy=True) == LEGACY
     # Sub-second parts are not part of the names.
-    assert gmn.format_timelapse_folder("CAWEC2", start.replace(microsecond=5), end) == FOLDER
-    day = gmn.parse_timelapse_name("CAWEC2_20251106_141500_to_20251106_211500")
-    assert day.is_day and not day.is_night and day.night == date(2025, 11, 6)
+    assert format_timelapse_folder("CAWEC2", start.replace(microsecond=5), end) == FOLDER
 
 
 def test_frame_times_candidates():
     video = f"/data/raw/{VIDEO}"
-    assert [p.name for p in gmn.frame_times_candidates(video)] == [FRAMETIMES, LEGACY]
+    assert [p.name for p in frame_times_candidates(video)] == [FRAMETIMES, LEGACY]
     with pytest.raises(GMNFormatError, match=r"clip\.mp4.*timelapse video name"):
-        gmn.frame_times_candidates("/data/raw/clip.mp4")
+        frame_times_candidates("/data/raw/clip.mp4")
 
 
 @pytest.mark.parametrize("bad, hint", [
@@ -117,23 +123,21 @@ def test_frame_times_candidates():
 ])
 def test_malformed_timelapse_names(bad, hint):
     with pytest.raises(GMNFormatError, match="timelapse name") as err:
-        gmn.parse_timelapse_name(bad, "listing of /home/contrails/CA/CAWEC2")
+        parse_timelapse_name(bad, "listing of /home/contrails/CA/CAWEC2")
     message = str(err.value)
     assert message.startswith("listing of /home/contrails/CA/CAWEC2: ")
     assert repr(bad) in message and hint in message
 
 
-# --- _detected folders --------------------------------------------------------------------
+# --- night folders ------------------------------------------------------------------------
 
 
 def test_detected_folders():
     name = "CAWEC2_20251114_230105_018000_detected"
-    folder = gmn.parse_detected_folder(f"/home/extracted_data/CA/CAWEC2/{name}")
+    folder = parse_night_folder(f"/home/extracted_data/CA/CAWEC2/{name}")
     assert folder.station == "CAWEC2" and folder.start == utc(2025, 11, 14, 23, 1, 5, 18000)
-    assert folder.night == date(2025, 11, 14) and folder.name == name
-    assert gmn.format_detected_folder("CAWEC2", utc(2025, 11, 14, 23, 1, 5, 18000)) == name
-    early = gmn.parse_detected_folder("US0001_20251115_013000_000001_detected")
-    assert early.night == date(2025, 11, 14)
+    assert folder.name == name and folder.capture_id == name.removesuffix("_detected")
+    assert format_night_folder("CAWEC2", utc(2025, 11, 14, 23, 1, 5, 18000)) == name
 
 
 @pytest.mark.parametrize("bad", [
@@ -142,7 +146,7 @@ def test_detected_folders():
 ])
 def test_malformed_detected_folders(bad):
     with pytest.raises(GMNFormatError, match=r"listing: malformed night folder name") as err:
-        gmn.parse_detected_folder(bad, "listing")
+        parse_night_folder(bad, "listing")
     assert repr(bad) in str(err.value)
 
 
@@ -153,9 +157,9 @@ def test_malformed_detected_folders(bad):
     ("20251106_223015_012_n", "n"), ("20251106_223015_012_d", "d"), ("20251106_223015_012", None),
 ])
 def test_frame_times(value, suffix):
-    ts, found = gmn.parse_frame_time(value)
+    ts, found = parse_frame_time(value)
     assert ts == utc(2025, 11, 6, 22, 30, 15, 12000) and found == suffix
-    assert gmn.format_frame_time(ts, suffix) == value
+    assert format_frame_time(ts, suffix) == value
 
 
 @pytest.mark.parametrize("bad", [
@@ -164,19 +168,19 @@ def test_frame_times(value, suffix):
 ])
 def test_malformed_frame_times(bad):
     with pytest.raises(GMNFormatError, match=r"x_frametimes\.json: malformed frame time") as err:
-        gmn.parse_frame_time(bad, "x_frametimes.json")
+        parse_frame_time(bad, "x_frametimes.json")
     assert repr(bad) in str(err.value)
 
 
 def test_frame_time_maps_round_trip_and_truncate_to_milliseconds():
     times = [utc(2025, 11, 6, 22, 30, 15, 12345), utc(2025, 11, 6, 22, 30, 20, 4999)]
-    mapping = gmn.format_frame_times(times)
+    mapping = format_frame_times(times)
     assert mapping == {"0": "20251106_223015_012_n", "1": "20251106_223020_004_n"}
-    assert gmn.parse_frame_times(mapping) == [gmn.frame_time_at(t) for t in times]
-    assert gmn.format_frame_times(times, None)["0"] == "20251106_223015_012"
-    assert gmn.format_frame_times(times, "d")["1"].endswith("_d")
+    assert parse_frame_times(mapping) == [frame_time_at(t) for t in times]
+    assert format_frame_times(times, None)["0"] == "20251106_223015_012"
+    assert format_frame_times(times, "d")["1"].endswith("_d")
     # Keys in any order are fine; the list is indexed by frame number.
-    assert gmn.parse_frame_times({"1": mapping["1"], "0": mapping["0"]}) == gmn.parse_frame_times(mapping)
+    assert parse_frame_times({"1": mapping["1"], "0": mapping["0"]}) == parse_frame_times(mapping)
 
 
 @pytest.mark.parametrize("bad, what", [
@@ -191,20 +195,20 @@ def test_frame_time_maps_round_trip_and_truncate_to_milliseconds():
 ])
 def test_malformed_frame_time_maps(bad, what):
     with pytest.raises(GMNFormatError, match="frametimes.json") as err:
-        gmn.parse_frame_times(bad, "frametimes.json")
+        parse_frame_times(bad, "frametimes.json")
     assert what in str(err.value)
 
 
 def test_load_frame_times_names_the_file(tmp_path):
     path = tmp_path / FRAMETIMES
     path.write_text(json.dumps({"0": "20251106_223015_012_n"}))
-    assert gmn.load_frame_times(path) == [utc(2025, 11, 6, 22, 30, 15, 12000)]
+    assert load_frame_times(path) == [utc(2025, 11, 6, 22, 30, 15, 12000)]
     path.write_text('{"0": "20251106_223015_012_n",')
     with pytest.raises(GMNFormatError, match=rf"{FRAMETIMES}: malformed JSON"):
-        gmn.load_frame_times(path)
+        load_frame_times(path)
     path.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(GMNFormatError, match="not UTF-8"):
-        gmn.load_frame_times(path)
+        load_frame_times(path)
 
 
 # --- interval files -----------------------------------------------------------------------
@@ -219,19 +223,19 @@ RMS_INTERVALS = {
 
 
 def test_interval_files():
-    parsed = gmn.parse_interval_file(RMS_INTERVALS)
+    parsed = parse_interval_file(RMS_INTERVALS)
     assert parsed.station == "CAWEC2" and not parsed.all_cloudy
     assert parsed.intervals[0] == (utc(2025, 11, 14, 23, 1, 5, 18000), utc(2025, 11, 15, 0, 59, 0, 18000))
     assert parsed.intervals[1][0] == utc(2025, 11, 15, 1, 30)  # sorted by start
     assert parsed.clear_minutes() == pytest.approx(117 + 55 / 60 + 90 + 0.5 / 60)
-    again = gmn.format_interval_file("CAWEC2", parsed.intervals)
+    again = format_interval_file("CAWEC2", parsed.intervals)
     assert again["time_intervals"][0] == RMS_INTERVALS["time_intervals"][1]
-    assert gmn.parse_interval_file(again) == parsed
-    cloudy = gmn.parse_interval_file({"stationID": "US0001", "time_intervals": []})
+    assert parse_interval_file(again) == parsed
+    cloudy = parse_interval_file({"stationID": "US0001", "time_intervals": []})
     assert cloudy.all_cloudy and cloudy.clear_minutes() == 0
     # Seconds without a fraction are accepted too.
-    assert gmn.parse_interval_time("2025-11-14T23:01:05") == utc(2025, 11, 14, 23, 1, 5)
-    assert gmn.format_interval_time(datetime(2025, 11, 14, 18, 1, tzinfo=timezone(timedelta(hours=-5)))
+    assert parse_interval_time("2025-11-14T23:01:05") == utc(2025, 11, 14, 23, 1, 5)
+    assert format_interval_time(datetime(2025, 11, 14, 18, 1, tzinfo=timezone(timedelta(hours=-5)))
                                     ) == "2025-11-14T23:01:00.000000"
 
 
@@ -252,33 +256,33 @@ def test_interval_files():
 def test_malformed_interval_files(bad, what):
     source = "extracted_data/CA/CAWEC2/CAWEC2_20251114_230105_018000_detected/flux_time_intervals.json"
     with pytest.raises(GMNFormatError) as err:
-        gmn.parse_interval_file(bad, source)
+        parse_interval_file(bad, source)
     assert str(err.value).startswith(source + ": ") and what in str(err.value)
 
 
 def test_load_interval_file(tmp_path):
-    path = tmp_path / gmn.INTERVAL_FILE_NAME
+    path = tmp_path / INTERVAL_FILE_NAME
     path.write_text(json.dumps(RMS_INTERVALS))
-    assert len(gmn.load_interval_file(path).intervals) == 2
+    assert len(load_interval_file(path).intervals) == 2
     path.write_text("not json")
     with pytest.raises(GMNFormatError, match=r"flux_time_intervals\.json: malformed JSON"):
-        gmn.load_interval_file(path)
+        load_interval_file(path)
 
 
 # --- image names and target lists ---------------------------------------------------------
 
 
 def test_image_names():
-    image = gmn.parse_image_name("CAWEC2_20251106_234624_983.png")
+    image = parse_image_name("CAWEC2_20251106_234624_983.png")
     assert image.station == "CAWEC2" and image.timestamp == utc(2025, 11, 6, 23, 46, 24, 983000)
-    assert image.night == date(2025, 11, 6) and image.name == "CAWEC2_20251106_234624_983.png"
-    reference = gmn.parse_image_name("extracted_night/20251107_034624_983.png")
-    assert reference.station is None and reference.night == date(2025, 11, 6)
+    assert image.name == "CAWEC2_20251106_234624_983.png"
+    reference = parse_image_name("extracted_night/20251107_034624_983.png")
+    assert reference.station is None and reference.timestamp == utc(2025, 11, 7, 3, 46, 24, 983000)
     assert reference.name == "20251107_034624_983.png"
     # Millisecond truncation, like RMS frame times, so names round-trip exactly.
     ts = utc(2025, 11, 6, 23, 46, 24, 983999)
-    assert gmn.format_image_name("CAWEC2", ts) == "CAWEC2_20251106_234624_983.png"
-    assert gmn.parse_image_name(gmn.format_image_name("CAWEC2", ts)).timestamp == gmn.frame_time_at(ts)
+    assert format_image_name("CAWEC2", ts) == "CAWEC2_20251106_234624_983.png"
+    assert parse_image_name(format_image_name("CAWEC2", ts)).timestamp == frame_time_at(ts)
 
 
 @pytest.mark.parametrize("bad", [
@@ -287,7 +291,7 @@ def test_image_names():
 ])
 def test_malformed_image_names(bad):
     with pytest.raises(GMNFormatError, match=r"labels\.csv: malformed image name") as err:
-        gmn.parse_image_name(bad, "labels.csv")
+        parse_image_name(bad, "labels.csv")
     assert repr(bad) in str(err.value)
 
 
@@ -295,21 +299,21 @@ def test_target_lists():
     text = ("# images to extract\n\nimage_filename,label\n"
             "CAWEC2_20251106_234624_983.png,clear\n20251107_034624_983.png\n"
             "US0001_20251106_230000_000.png, cloudy \n")
-    targets = gmn.parse_target_list(text, "targets.csv")
+    targets = parse_target_list(text, "targets.csv")
     assert [(t.station, label) for t, label in targets] == [
         ("CAWEC2", "clear"), (None, None), ("US0001", "cloudy")]
-    assert gmn.parse_target_list("filename\n20251107_034624_983.png\n")[0][1] is None
+    assert parse_target_list("filename\n20251107_034624_983.png\n")[0][1] is None
     with pytest.raises(GMNFormatError, match=r"targets\.csv:3: malformed image name: 'bad\.png'"):
-        gmn.parse_target_list("CAWEC2_20251106_234624_983.png\n\nbad.png,clear\n", "targets.csv")
+        parse_target_list("CAWEC2_20251106_234624_983.png\n\nbad.png,clear\n", "targets.csv")
     with pytest.raises(GMNFormatError, match=r"line 2: malformed image name: 'image_filename'"):
-        gmn.parse_target_list("CAWEC2_20251106_234624_983.png\nimage_filename,label\n")
+        parse_target_list("CAWEC2_20251106_234624_983.png\nimage_filename,label\n")
 
 
-def test_find_detected_folder_anywhere_in_a_path_nearest_the_file_wins():
-    found = gmn.find_detected_folder(
+def test_find_night_folder_anywhere_in_a_path_nearest_the_file_wins():
+    found = find_night_folder(
         "data/flux_time_intervals/CAWEC2_20251114_230105_018000_detected/"
         "CAWEC2_20251115_230105_018000_detected_flux_time_intervals.json"
     )
     assert found is not None
-    assert (found.station, gmn.format_night(found.night)) == ("CAWEC2", "20251115")
-    assert gmn.find_detected_folder("data/flux_time_intervals/notes.json") is None
+    assert found.capture_id == "CAWEC2_20251115_230105_018000"
+    assert find_night_folder("data/flux_time_intervals/notes.json") is None

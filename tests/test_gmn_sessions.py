@@ -7,7 +7,6 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from gmn_base.clock_nights import night_of
 from gmn_base.interval_files import parse_interval_file
 from gmn_base.night_folders import parse_night_folder, parse_night_folders
 from gmn_base.session_intervals import tie_interval_files
@@ -98,10 +97,11 @@ def test_frames_around_midnight_and_noon_utc_belong_to_their_capture(sessions, s
     assert found is not None and found.night_id == night_id
 
 
-def test_the_old_clock_rule_split_these_nights():
-    # What the sessions above fix: the UTC-noon rule gave one capture two nights.
-    assert night_of(utc(2025, 11, 8, 11, 0)) != night_of(utc(2025, 11, 8, 14, 0))
-    assert night_of(utc(2025, 11, 7, 11, 59, 59)) != night_of(utc(2025, 11, 7, 12, 0, 1))
+def test_one_capture_across_12_utc_is_one_night(sessions):
+    # The former UTC-noon clock rule gave these frames two nights: 20251107 and 20251108.
+    lookup = SessionLookup(sessions)
+    assert lookup.session_for("CABC01", utc(2025, 11, 8, 11, 0)) is \
+        lookup.session_for("CABC01", utc(2025, 11, 8, 14, 0))
 
 
 def test_frames_outside_every_capture_belong_to_no_session(sessions):

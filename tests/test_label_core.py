@@ -1,8 +1,7 @@
-"""The pure labelling core: a frame against its own station-night's intervals."""
+"""The pure labelling core: a frame against its own capture session's intervals."""
 
 import math
 from datetime import datetime, timezone
-from pathlib import PurePath
 
 import pytest
 
@@ -11,11 +10,14 @@ from data_prep.nights.label_rules import (
     CLOUDY,
     classify_time,
     format_balance,
-    interval_file_key,
     label_balance,
     label_images,
 )
-from gmn_base.formats import ImageName, parse_image_name
+from gmn_base.image_names import ImageName, parse_image_name
+from gmn_base.interval_files import ClearIntervals
+from gmn_base.night_folders import NightFolder
+from gmn_base.session_intervals import SessionIntervals
+from gmn_base.sessions import CaptureSession, SessionLookup
 
 UTC = timezone.utc
 
@@ -49,64 +51,68 @@ def test_empty_interval_list_is_all_cloudy_with_no_edge():
     assert result.label == CLOUDY and result.edge_distance_s == -math.inf
 
 
-@pytest.mark.parametrize("name, key", [
-    ("CAWEC2_20251106_230105_018000_detected_flux_time_intervals.json", ("CAWEC2", 6)),
-    ("flux_time_intervals_CAWEC2_20251107_010105_018000_detected.json", ("CAWEC2", 6)),
-    ("CAWEC2_20251106_230105_018000_detected/flux_time_intervals.json", ("CAWEC2", 6)),
-    ("all_cloudy_time_intervals/US0001_20251107_180000_000000_detected.json", ("US0001", 7)),
-])
-def test_interval_file_key_finds_the_detected_folder_anywhere(name, key):
-    station, night = interval_file_key(PurePath(name))
-    assert (station, night.day) == key
+def sessions_with(*captures):
+    """One single-capture session per (station, capture start, intervals, or None for a missing
+    interval file); returns the lookup and the intervals by session id."""
+    sessions, files = [], {}
+    for station, start, intervals in captures:
+        folder = NightFolder(station, start)
+        sessions.append(CaptureSession(station, (folder,)))
+        found = {} if intervals is None else {folder.capture_id: ClearIntervals(station, intervals)}
+        files[folder.capture_id] = SessionIntervals(sessions[-1], found)
+    return SessionLookup(sessions), files
 
 
-def test_interval_file_key_none_without_detected_name():
-    assert interval_file_key("good_weather_dates.json") is None
+def images(*names):
+    return [(n, parse_image_name(n)) for n in names]
 
 
 def test_two_stations_same_night_each_use_their_own_intervals():
-    night = t(12, 0).date()
-    intervals = {("CAWEC2", night): ((t(22, 0), t(23, 0)),),
-                 ("US0001", night): ((t(23, 30), t(23, 59)),)}
-    images = [(n, parse_image_name(n)) for n in (
+    lookup, intervals = sessions_with(("CAWEC2", t(21, 0), ((t(22, 0), t(23, 0)),)),
+                                      ("US0001", t(21, 0), ((t(23, 30), t(23, 59)),)))
+    rows, left_out = label_images(images(
         "CAWEC2_20251106_223000_000.png", "US0001_20251106_223000_000.png",
-        "CAWEC2_20251106_234500_000.png", "US0001_20251106_234500_000.png")]
-    rows, left_out = label_images(images, intervals)
+        "CAWEC2_20251106_234500_000.png", "US0001_20251106_234500_000.png"), lookup, intervals)
     assert {r.image_filename: r.label for r in rows} == {
         "CAWEC2_20251106_223000_000.png": CLEAR, "US0001_20251106_223000_000.png": CLOUDY,
         "CAWEC2_20251106_234500_000.png": CLOUDY, "US0001_20251106_234500_000.png": CLEAR}
     assert left_out == []
 
 
-def test_after_midnight_uses_previous_dates_night_and_missing_night_is_left_out():
-    n6 = t(12, 0).date()
-    intervals = {("CAWEC2", n6): ((t(23, 0), t(1, 0, day=7)),)}
-    names = ["CAWEC2_20251107_003000_500.png",   # night of the 6th: clear
-             "CAWEC2_20251107_203000_000.png"]   # night of the 7th: no file
-    rows, left_out = label_images([(n, parse_image_name(n)) for n in names], intervals)
+def test_after_midnight_belongs_to_the_session_and_frames_outside_are_left_out():
+    lookup, intervals = sessions_with(("CAWEC2", t(22, 0), ((t(23, 0), t(1, 0, day=7)),)))
+    names = ["CAWEC2_20251107_003000_500.png",   # the same capture: clear
+             "CAWEC2_20251107_230000_000.png"]   # more than 23 h after its start: no session
+    rows, left_out = label_images(images(*names), lookup, intervals)
     assert [(r.image_filename, r.label, r.night) for r in rows] == [
         ("CAWEC2_20251107_003000_500.png", CLEAR, "20251106")]
     assert rows[0].timestamp == "2025-11-07T00:30:00.500+00:00"
-    assert len(left_out) == 1 and left_out[0].images == ("CAWEC2_20251107_203000_000.png",)
-    assert "CAWEC2" in left_out[0].reason and "20251107" in left_out[0].reason
+    assert len(left_out) == 1 and left_out[0].images == ("CAWEC2_20251107_230000_000.png",)
+    assert "no capture session of station CAWEC2" in left_out[0].reason
+
+
+def test_a_capture_without_interval_file_is_left_out_never_cloudy():
+    lookup, intervals = sessions_with(("CAWEC2", t(22, 0), None))
+    rows, left_out = label_images(images("CAWEC2_20251106_223000_000.png"), lookup, intervals)
+    assert rows == [] and left_out[0].capture == "CAWEC2_20251106_220000_000000"
+    assert "no interval file for capture CAWEC2_20251106_220000_000000" in left_out[0].reason
 
 
 def test_reference_names_without_station_need_default_station():
-    night = t(12, 0).date()
-    intervals = {("CAWEC2", night): ((t(22, 0), t(23, 0)),)}
+    lookup, intervals = sessions_with(("CAWEC2", t(21, 0), ((t(22, 0), t(23, 0)),)))
     image = ("20251106_223000_000.png", ImageName(None, t(22, 30)))
-    rows, left_out = label_images([image], intervals)
+    rows, left_out = label_images([image], lookup, intervals)
     assert rows == [] and "label.station" in left_out[0].reason
-    rows, left_out = label_images([image], intervals, default_station="CAWEC2")
+    rows, left_out = label_images([image], lookup, intervals, default_station="CAWEC2")
     assert [(r.label, r.station) for r in rows] == [(CLEAR, "CAWEC2")] and left_out == []
 
 
 def test_label_balance_per_station():
-    night = t(12, 0).date()
-    intervals = {("CAWEC2", night): ((t(22, 0), t(23, 0)),), ("US0001", night): ()}
-    names = ["CAWEC2_20251106_223000_000.png", "CAWEC2_20251106_233000_000.png",
-             "US0001_20251106_223000_000.png"]
-    rows, _ = label_images([(n, parse_image_name(n)) for n in names], intervals)
+    lookup, intervals = sessions_with(("CAWEC2", t(21, 0), ((t(22, 0), t(23, 0)),)),
+                                      ("US0001", t(21, 0), ()))
+    rows, _ = label_images(images("CAWEC2_20251106_223000_000.png",
+                                  "CAWEC2_20251106_233000_000.png",
+                                  "US0001_20251106_223000_000.png"), lookup, intervals)
     balance = label_balance(rows)
     assert balance["CAWEC2"] == {CLEAR: 1, CLOUDY: 1} and balance["US0001"] == {CLOUDY: 1}
     table = format_balance(balance)

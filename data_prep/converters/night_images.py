@@ -15,7 +15,8 @@ from PIL import Image, UnidentifiedImageError
 from data_prep.converters.night_to_day_manifest import MANIFEST_NAME
 from data_prep.summary import StepSummary
 from gmn_base.atomic import atomic_path, remove_stale_temporaries
-from gmn_base.formats import GMNFormatError, parse_image_name
+from gmn_base.errors import GMNFormatError
+from gmn_base.image_names import parse_image_name
 
 NIGHT_DIR = "extracted_night"
 DAY_DIR = "converted_day"

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from data_prep.remote.source import RemoteEntry, RemoteSource, safe_entries
 from data_prep.summary import StepSummary
-from gmn_base.formats import GMNFormatError
+from gmn_base.errors import GMNFormatError
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,16 @@
-"""Pure labelling core: a frame's clear/cloudy label from its own station-night's intervals.
+"""Pure labelling core: a frame's clear/cloudy label from its own capture session's intervals.
 
-A frame is ``clear`` when its time lies inside one of the RMS clear-sky intervals of its own
-station and night (ends inclusive), else ``cloudy``; an empty interval list is a real
-all-cloudy night. ``edge_distance_s`` is the signed distance in seconds to the nearest
-interval edge: positive inside an interval (clear), negative outside (cloudy), ``0.0`` on an
-edge (which is clear, ends being inclusive) and ``-inf`` on an all-cloudy night, which has
-no edge. Training drops ambiguous frames near an edge with ``abs(edge_distance_s) < min``.
-Interval files are found by the ``{ST}_{YYYYMMDD}_{HHMMSS}_{ffffff}_detected`` folder name
-anywhere in their path. No I/O here.
+A frame belongs to the capture session of its station whose span holds it
+(:class:`gmn_base.sessions.SessionLookup`) and is labelled only from that session's RMS
+clear-sky intervals: ``clear`` when its time lies inside one of them (ends inclusive), else
+``cloudy``; an empty interval list with every capture's file present is a real all-cloudy
+session. A frame in a capture whose interval file is missing, or outside every session, is
+left out and reported, never guessed cloudy. ``edge_distance_s`` is the signed distance in
+seconds to the nearest interval edge: positive inside an interval (clear), negative outside
+(cloudy), ``0.0`` on an edge (which is clear, ends being inclusive) and ``-inf`` on an
+all-cloudy session, which has no edge. Training drops ambiguous frames near an edge with
+``abs(edge_distance_s) < min``. The ``night`` of a row is the session's night id, and each
+row records the rule (:data:`gmn_base.sessions.NIGHT_RULE`). No I/O here.
 """
 
 from __future__ import annotations
@@ -16,23 +19,15 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from pathlib import PurePath
+from datetime import datetime
 
-from gmn_base.formats import (
-    ClearIntervals,
-    ImageName,
-    find_detected_folder,
-    format_night,
-    night_of,
-)
+from gmn_base.image_names import ImageName
+from gmn_base.interval_files import Interval
+from gmn_base.session_intervals import SessionIntervals
+from gmn_base.sessions import NIGHT_RULE, SessionLookup
 
 CLEAR = "clear"
 CLOUDY = "cloudy"
-
-
-Interval = tuple[datetime, datetime]
-StationNight = tuple[str, date]
 
 
 @dataclass(frozen=True)
@@ -54,20 +49,6 @@ def classify_time(ts: datetime, intervals: Sequence[Interval]) -> FrameLabel:
     return FrameLabel(CLOUDY, -nearest)
 
 
-def interval_file_key(path: str | PurePath) -> StationNight | None:
-    """The (station, night) an interval file belongs to, from the ``_detected`` folder name
-    anywhere in its path (file name or a parent folder); None when no such name is there.
-    When several appear, the one nearest the file name wins."""
-    folder = find_detected_folder(path)
-    return None if folder is None else (folder.station, folder.night)
-
-
-def merge_clear_intervals(parts: Iterable[ClearIntervals]) -> tuple[Interval, ...]:
-    """Union of several files' intervals for one station-night (RMS restarted mid-night
-    writes one ``_detected`` folder per capture, each covering its own part of the night)."""
-    return tuple(sorted(pair for part in parts for pair in part.intervals))
-
-
 @dataclass(frozen=True)
 class LabelRow:
     """One row of the labels table (:mod:`data_prep.nights.label_table`)."""
@@ -78,6 +59,7 @@ class LabelRow:
     night: str
     timestamp: str
     edge_distance_s: float
+    night_rule: str = NIGHT_RULE
 
 
 @dataclass(frozen=True)
@@ -86,56 +68,65 @@ class LeftOut:
 
     reason: str
     images: tuple[str, ...]
+    capture: str | None = None  # the capture whose interval file is missing, if that is why
 
 
-def resolve_station(image: ImageName, default_station: str | None) -> str | None:
-    """The image's own station, else ``label.station`` for reference-format names, else None."""
-    return image.station or default_station
+def _left_out_key(station: str, ts: datetime, sessions: SessionLookup,
+                  intervals: Mapping[str, SessionIntervals]) -> tuple[str, str | None]:
+    """Why a frame that ``intervals_at`` gives nothing for is left out (reason, capture)."""
+    session = sessions.session_for(station, ts)
+    if session is None:
+        return (f"no capture session of station {station} in nights.csv holds them (widen "
+                "find.since/until/last_n and rerun `python -m data_prep.find`)"), None
+    capture = session.capture_of(ts)
+    if capture not in intervals[session.session_id].files:
+        return (f"no interval file for capture {capture} (station {station}, night "
+                f"{session.night_id}): RMS wrote none or find could not fetch or read it; "
+                "never guessed cloudy"), capture
+    return (f"outside the capture span of session {session.session_id} (night "
+            f"{session.night_id}): RMS measured nothing there"), None
 
 
 def label_images(
     images: Iterable[tuple[str, ImageName]],
-    intervals: Mapping[StationNight, Sequence[Interval]],
+    sessions: SessionLookup,
+    intervals: Mapping[str, SessionIntervals],
     default_station: str | None = None,
 ) -> tuple[list[LabelRow], list[LeftOut]]:
-    """Label each ``(file name, parsed name)`` against its own station-night's intervals.
+    """Label each ``(file name, parsed name)`` against its own capture session's intervals
+    (``intervals``: by session id, every session of ``sessions`` present).
 
-    Images without a station (and no ``default_station``) and images whose station-night has
-    no interval file are left out and returned grouped, never guessed.
+    Images without a station (and no ``default_station``), outside every session, or in a
+    capture without interval file are left out and returned grouped, never guessed.
     """
     rows: list[LabelRow] = []
     no_station: list[str] = []
-    no_intervals: dict[StationNight, list[str]] = {}
+    left: dict[tuple[str, str | None], list[str]] = {}
     for filename, image in images:
-        station = resolve_station(image, default_station)
+        station = image.station or default_station
         if station is None:
             no_station.append(filename)
             continue
-        night = night_of(image.timestamp)
-        key = (station, night)
-        if key not in intervals:
-            no_intervals.setdefault(key, []).append(filename)
+        session = sessions.session_for(station, image.timestamp)
+        known = None if session is None else \
+            intervals[session.session_id].intervals_at(image.timestamp, sessions.rule)
+        if known is None:
+            left.setdefault(_left_out_key(station, image.timestamp, sessions, intervals),
+                            []).append(filename)
             continue
-        result = classify_time(image.timestamp, intervals[key])
+        result = classify_time(image.timestamp, known)
         rows.append(LabelRow(
-            image_filename=filename,
-            label=result.label,
-            station=station,
-            night=format_night(night),
+            image_filename=filename, label=result.label, station=station,
+            night=session.night_id,
             timestamp=image.timestamp.isoformat(timespec="milliseconds"),
-            edge_distance_s=result.edge_distance_s,
-        ))
+            edge_distance_s=result.edge_distance_s))
     left_out = []
     if no_station:
         left_out.append(LeftOut(
             "image name has no station; set label.station=ST for reference-format names",
             tuple(no_station)))
-    for (station, night), names in sorted(no_intervals.items()):
-        left_out.append(LeftOut(
-            f"no interval file for station {station} night {format_night(night)} (looked for "
-            f"a name holding a {station}_YYYYMMDD_HHMMSS_ffffff_detected folder of that night; "
-            "frames before 12:00 UTC belong to the previous date's night)",
-            tuple(names)))
+    for (reason, capture), names in sorted(left.items(), key=lambda kv: kv[0][0]):
+        left_out.append(LeftOut(reason, tuple(names), capture))
     rows.sort(key=lambda row: row.image_filename)
     return rows, left_out
 

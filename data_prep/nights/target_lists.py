@@ -1,20 +1,20 @@
 """Image-name lists in the reference format (``20251106_234624_983.png,clear`` per line).
 
 ``plan.target_lists`` (which ``extract.target_lists`` follows by default) names the frames
-wanted: ``plan`` fetches only the station-nights they imply (:func:`nights_from_images`,
-:func:`unmatched_targets`), ``extract`` takes exactly those frames. :func:`read_target_lists`
+wanted: ``plan`` fetches only the capture sessions that hold them (:func:`sessions_for_images`),
+``extract`` takes exactly those frames. :func:`read_target_lists`
 is their one reader; a missing or malformed list is a failure naming it and the key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
-from data_prep.nights.nights_table import NightRow
 from data_prep.summary import StepSummary
-from gmn_base.formats import GMNFormatError, ImageName, format_night, parse_target_list
-
-Target = tuple[str | None, str]  # (station, or None for any station; night YYYYMMDD)
+from gmn_base.errors import GMNFormatError
+from gmn_base.image_names import ImageName, parse_target_list
+from gmn_base.sessions import SessionLookup
 
 
 def read_target_lists(paths: list[str], key: str, summary: StepSummary) -> list[ImageName]:
@@ -36,18 +36,18 @@ def read_target_lists(paths: list[str], key: str, summary: StepSummary) -> list[
     return images
 
 
-def nights_from_images(images: list[ImageName]) -> set[Target]:
-    """(station or None, night) pairs implied by listed image names."""
-    return {(image.station, format_night(image.night)) for image in images}
-
-
-def unmatched_targets(targets: set[Target], rows: list[NightRow]) -> list[str]:
-    """Targets no station-night in ``nights.csv`` satisfies, as readable strings."""
-    have = {(r.station, r.night) for r in rows}
-    nights = {r.night for r in rows}
-    missing = []
-    for station, night in sorted(targets, key=lambda t: (t[1], t[0] or "")):
-        if (station is None and night not in nights) or (station is not None
-                                                         and (station, night) not in have):
-            missing.append(f"{station or 'any station'} night {night}")
-    return missing
+def sessions_for_images(images: Iterable[ImageName], sessions: SessionLookup,
+                        stations: Iterable[str]) -> tuple[set[str], list[ImageName]]:
+    """The ids of the capture sessions holding listed images (a name without station: that
+    instant on every one of ``stations``), and the images no session holds."""
+    stations = sorted(stations)
+    found: set[str] = set()
+    unmatched = []
+    for image in images:
+        holding = [sessions.session_for(station, image.timestamp)
+                   for station in ([image.station] if image.station else stations)]
+        held = {s.session_id for s in holding if s is not None}
+        found |= held
+        if not held:
+            unmatched.append(image)
+    return found, unmatched

@@ -177,24 +177,31 @@ def is_small(job: DownloadJob, expect_small: bool = False) -> bool:
 
 
 def fetch_small(source: RemoteSource, jobs: list[DownloadJob],
-                on_bytes: Callable[[int], None] | None = None) -> dict[DownloadJob, int]:
-    """Fetch the small files of ``jobs`` that are not on disk yet in one batch of requests
-    (:meth:`RemoteSource.read_small`); return ``{job: bytes}`` for those written. The others
-    (already on disk, unsafe names, files the batch could not read whole) are left for
-    :func:`fetch_file`, which skips, resumes, retries or reports them."""
-    fresh = []
+                on_bytes: Callable[[int], None] | None = None) -> dict[DownloadJob, tuple[str, int]]:
+    """Fetch the small files of ``jobs`` in one batch of requests
+    (:meth:`RemoteSource.read_small`); return ``{job: (status, bytes)}`` for those it settled:
+    ``downloaded``, or ``skipped`` for a local copy with the server's size and mtime (a copy
+    that differs is replaced: the server's file changed). The others (complete by the job's
+    own size and mtime, a ``.part`` to resume, unsafe names, files the batch could not read
+    whole) are left for :func:`fetch_file`, which skips, resumes, retries or reports them."""
+    asked = []
     for job in jobs:
         try:
             check_remote_name(job.local_path.name, job.remote_path)
         except UnsafeNameError:
             continue
-        if not job.local_path.exists() and not part_path(job.local_path).exists():
-            fresh.append(job)
-    done: dict[DownloadJob, int] = {}
-    if not fresh:
+        known_complete = job.size is not None and job.mtime is not None and is_complete(
+            job.local_path, job.size, job.mtime)
+        if not known_complete and not part_path(job.local_path).exists():
+            asked.append(job)
+    done: dict[DownloadJob, tuple[str, int]] = {}
+    if not asked:
         return done
-    for job, whole in zip(fresh, source.read_small([j.remote_path for j in fresh]), strict=True):
+    for job, whole in zip(asked, source.read_small([j.remote_path for j in asked]), strict=True):
         if whole is None:
+            continue
+        if is_complete(job.local_path, whole.size, whole.mtime):
+            done[job] = ("skipped", 0)
             continue
         part = part_path(job.local_path)
         part.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +209,7 @@ def fetch_small(source: RemoteSource, jobs: list[DownloadJob],
             out.write(whole.data)
         os.utime(part, (time.time(), whole.mtime))
         os.replace(part, job.local_path)
-        done[job] = whole.size
+        done[job] = ("downloaded", whole.size)
         if on_bytes is not None:
             on_bytes(whole.size)
     return done

@@ -191,7 +191,7 @@ class FetchPool:
 
     def fetch_batch(self, batch: list[DownloadJob]) -> list[DownloadResult]:
         """A batch of small files in one go; any it does not complete, one by one."""
-        done: dict[DownloadJob, int] = {}
+        done: dict[DownloadJob, tuple[str, int]] = {}
         if len(batch) > 1 and not (self.fatal or self.stopping.is_set()):
             try:
                 done = fetch_small(self.connections.get(), batch, self.progress.update)
@@ -200,8 +200,8 @@ class FetchPool:
                 # and reported by name
                 log.debug("batch of %d small files: %s; fetching them one by one", len(batch), exc)
                 self.connections.drop()
-        return [DownloadResult(job, "downloaded", done[job]) if job in done
-                else self.fetch_one(job) for job in batch]
+        return [DownloadResult(job, *done[job]) if job in done else self.fetch_one(job)
+                for job in batch]
 
     def run(self, jobs: list[DownloadJob], expect_small: bool) -> list[DownloadResult]:
         workers = min(self.settings.workers, len(jobs))

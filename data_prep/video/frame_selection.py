@@ -3,9 +3,11 @@
 Three rules, each returning frame indices per video: (a) an image-name list in the reference
 format, matched to frame-time maps by exact millisecond time (a name without station matches
 that instant in every station's video, a name with station only that station's); (b) the
-night sampling rule, ``per_night`` frames spread evenly over each station-night, optionally
-balanced between clear and cloudy by that night's intervals, never within ``edge_margin_s``
-of an interval edge; (c) the daytime rule, ``total`` frames spread over all daytime videos.
+night sampling rule, ``per_night`` frames spread evenly over each capture session
+(:func:`frames_by_session`), optionally balanced between clear and cloudy by that session's
+intervals, never within ``edge_margin_s`` of an interval edge; (c) the daytime rule, ``total``
+frames spread over all daytime videos. Only frames whose time the frame-time map gives are
+ever chosen.
 """
 
 from __future__ import annotations
@@ -13,22 +15,25 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import TypeVar
 
-from data_prep.nights.label_rules import CLEAR, Interval, classify_time
-from gmn_base.formats import ImageName, format_image_name, frame_time_at, night_of
+from data_prep.nights.label_rules import CLEAR, classify_time
+from gmn_base.image_names import ImageName, format_image_name
+from gmn_base.interval_files import Interval
+from gmn_base.sessions import SessionLookup
+from gmn_base.station_time import frame_time_at
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class VideoFrames:
-    """One video's frame-time map, as selection sees it."""
+    """One video's frame-time map, as selection sees it: the frames whose time it gives."""
 
     video: str  # a key naming the video (its path)
     station: str
-    frame_times: tuple[datetime, ...]
+    frames: tuple[tuple[int, datetime], ...]  # (frame index, UTC time), by index
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +49,6 @@ class FrameRef:
     def image_name(self) -> str:
         return format_image_name(self.station, self.timestamp)
 
-    @property
-    def night(self) -> date:
-        return night_of(self.timestamp)
-
 
 def spread_evenly(items: Sequence[T], n: int) -> list[T]:
     """``n`` items spaced evenly through ``items`` (each from the middle of its share); all
@@ -61,7 +62,7 @@ def spread_evenly(items: Sequence[T], n: int) -> list[T]:
 
 
 def _frames_of(video: VideoFrames) -> list[FrameRef]:
-    return [FrameRef(video.video, video.station, i, ts) for i, ts in enumerate(video.frame_times)]
+    return [FrameRef(video.video, video.station, i, ts) for i, ts in video.frames]
 
 
 def unique_by_image_name(frames: Iterable[FrameRef]) -> list[FrameRef]:
@@ -96,15 +97,22 @@ def match_target_list(
     return unique_by_image_name(chosen), unmatched
 
 
-def frames_by_station_night(videos: Iterable[VideoFrames]) -> dict[tuple[str, date], list[FrameRef]]:
-    """All frames grouped by the station-night each frame belongs to, in time order."""
-    groups: dict[tuple[str, date], list[FrameRef]] = {}
+def frames_by_session(videos: Iterable[VideoFrames], sessions: SessionLookup
+                      ) -> tuple[dict[str, list[FrameRef]], list[FrameRef]]:
+    """All frames grouped by the capture session each belongs to (by session id, in time
+    order), and the frames no session holds."""
+    groups: dict[str, list[FrameRef]] = {}
+    outside: list[FrameRef] = []
     for video in videos:
         for frame in _frames_of(video):
-            groups.setdefault((frame.station, frame.night), []).append(frame)
+            session = sessions.session_for(frame.station, frame.timestamp)
+            if session is None:
+                outside.append(frame)
+            else:
+                groups.setdefault(session.session_id, []).append(frame)
     for frames in groups.values():
         frames.sort(key=lambda f: (f.timestamp, f.video, f.index))
-    return dict(sorted(groups.items()))
+    return dict(sorted(groups.items())), outside
 
 
 def sample_night(
@@ -115,9 +123,9 @@ def sample_night(
     balance: bool,
     edge_margin_s: float,
 ) -> list[FrameRef]:
-    """``per_night`` frames of one station-night, spread evenly over the night.
+    """``per_night`` frames of one capture session, spread evenly over it.
 
-    With ``intervals`` (None: the night has no interval file), frames closer than
+    With ``intervals`` (None: no interval file known for these frames), frames closer than
     ``edge_margin_s`` to an interval edge are never taken, and with ``balance`` half come from
     clear and half from cloudy time, as far as the night has them (a night with too few
     frames of one kind fills up with the other, so ``per_night`` is reached when possible).
@@ -144,7 +152,7 @@ def sample_night(
 def spread_over_videos(videos: Sequence[VideoFrames], total: int) -> list[FrameRef]:
     """``total`` frames spread over ``videos``: an even share each (the first videos take
     the remainder, a short video's unused share goes to the others), evenly within each."""
-    counts = [len(v.frame_times) for v in videos]
+    counts = [len(v.frames) for v in videos]
     shares = [0] * len(videos)
     remaining = min(total, sum(counts))
     while remaining > 0:

@@ -64,9 +64,9 @@ def frame_count_mismatch(frame_map: Path, map_frames: int, video: Path, video_fr
     """The message for a frame-time map that does not fit its video, else None."""
     if map_frames == video_frames:
         return None
-    return (f"{frame_map}: frame-time map has {map_frames} entries but {video} has "
-            f"{video_frames} frames; which frame is which cannot be known, so nothing was "
-            "extracted from this video (re-download both files)")
+    return (f"{frame_map}: frame-time map covers {map_frames} frames (keys up to "
+            f"{map_frames - 1}) but {video} has {video_frames} frames; which frame is which "
+            "cannot be known, so nothing was extracted from this video (re-download both files)")
 
 
 @dataclass(frozen=True)
