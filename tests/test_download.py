@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import fixtures_sshd
@@ -32,6 +33,7 @@ from data_prep.remote.fetch_pool import fetch_all, plan_batches
 from data_prep.remote.local import LocalSource
 from data_prep.remote.source import READ_REQUEST_SIZE
 from data_prep.synthetic.archive import generate_archive
+from gmn_base.timelapse_names import parse_timelapse_name
 
 sshd_server = fixtures_sshd.sshd_server  # the module's loopback sshd (a pytest fixture)
 
@@ -192,32 +194,38 @@ def test_synthetic_archive_over_sftp(sshd_server, tmp_path):
     served = sshd_server.root / "synthetic"
     generate_archive(served, stations=["CA0001", "CA0002"], nights=2, frames_per_night=4,
                      width=64, height=36, seed=3,
-                     legacy_names=True)  # day-of-year names and _timestamps.json too
+                     legacy_names=True)  # day-of-year names, _timestamps.json, packages too
     known = sshd_server.write_known_hosts(tmp_path / "known_hosts")
     data = tmp_path / "data"
-    cfg = cfg_for(sshd_server, data, known, f"source.video_root={served}/contrails/CA",
-                  f"source.flux_root={served}/extracted_data/CA")
+    roots = [f"source.video_root={served}/contrails/CA",
+             f"source.flux_root={served}/extracted_data/CA"]
+    cfg = cfg_for(sshd_server, data, known, *roots)
     found = find.run(cfg)
     assert found.ok, found.failures
-    assert found.counts["station_nights"] == 4
+    assert found.counts["sessions"] == 4
     planned = plan.run(cfg)
     assert planned.ok, planned.failures
     assert planned.counts["timelapses"] == 4
     summary = download.run(cfg)
-    assert summary.ok and summary.counts["downloaded"] == 8
-    videos = sorted((data / "raw_data").glob("*_frames_timelapse.mp4"))
-    assert len(videos) == 4
-    for video in videos:
-        (remote,) = served.rglob(video.name)
-        assert same_file(video, remote)
-    day = plan.run(cfg_for(sshd_server, data, known, f"source.video_root={served}/contrails/CA",
-                           f"source.flux_root={served}/extracted_data/CA", "plan.kind=day"))
+    # One night timelapse comes packed: its .tar is one file instead of two.
+    assert summary.ok and summary.counts["downloaded"] == 7
+    fetched = sorted((data / "raw_data").glob("*_frames_timelapse.*"))
+    assert len(fetched) == 4 and sum(p.suffix == ".tar" for p in fetched) == 1
+    for path in fetched:
+        (remote,) = served.rglob(path.name)
+        assert same_file(path, remote)
+    day = plan.run(cfg_for(sshd_server, data, known, *roots, "plan.kind=day"))
     assert day.ok, day.failures
     with (data / "download_manifest.csv").open() as fh:
         rows = list(csv.DictReader(fh))
+    with (data / "nights.csv").open() as fh:
+        ends = {(r["station"], r["night"]): r["end"] for r in csv.DictReader(fh)}
+    # Daytime timelapses, each starting as its night's capture ends.
     assert rows and {r["kind"] for r in rows} == {"day"}
-    assert all(8 <= int(Path(r["remote_path"]).parent.name.split("_to_")[0][-6:-4]) <= 17
-               for r in rows)
+    for r in rows:
+        start = parse_timelapse_name(Path(r["remote_path"]).parent.name).start
+        end = datetime.fromisoformat(ends[(r["station"], r["night"])])
+        assert timedelta(0) < start - end < timedelta(minutes=1)
 
 
 def test_command_line_exits_non_zero_and_names_the_failure(sshd_server, big_file, tmp_path):

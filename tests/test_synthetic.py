@@ -1,13 +1,15 @@
-"""The synthetic GMN archive: names, videos, labels, star counts, contact sheet, determinism.
+"""The synthetic GMN archive: names, videos, capture sessions, labels, star counts, contact
+sheet, determinism, stations around the world.
 
-Everything here reads one small archive (tests/fixtures_synthetic.py) through the formats
-module and real ffmpeg decoding (PyAV), the way the pipeline steps will.
+Everything here reads one small archive (tests/fixtures_synthetic.py) through gmn_base and real
+ffmpeg decoding (PyAV), the way the pipeline steps will.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import tarfile
 from datetime import datetime
 from pathlib import Path
 
@@ -21,17 +23,33 @@ from PIL import Image
 from scipy.ndimage import maximum_filter, median_filter
 
 from data_prep.synthetic.archive import GENERATOR_VERSION, generate_archive
+from data_prep.synthetic.archive_plan import plan_archive
 from data_prep.synthetic.contact_sheet import write_contact_sheet
 from data_prep.synthetic.settings import SyntheticSettings, station_ids
 from data_prep.synthetic.truth import TRUTH_COLUMNS, truth_table
-from gmn_base import formats as gmn
+from gmn_base.frame_times import load_frame_time_map, load_frame_times, parse_frame_time
+from gmn_base.image_names import format_image_name, parse_image_name
+from gmn_base.interval_files import INTERVAL_FILE_NAME, load_interval_file
+from gmn_base.night_folders import parse_night_folder, parse_night_folders
+from gmn_base.session_intervals import tie_interval_files
+from gmn_base.sessions import SessionLookup, group_sessions
+from gmn_base.timelapse_names import (
+    FRAMETIMES_SUFFIX,
+    LEGACY_TIMESTAMPS_SUFFIX,
+    PACKAGE_SUFFIX,
+    VIDEO_SUFFIX,
+    frame_times_candidates,
+    parse_timelapse_name,
+    timelapse_for_frames,
+)
 
 synthetic_archive = fixtures_synthetic.synthetic_archive  # the session's small archive (a fixture)
 
-# DESIGN.md's names, spelled out independently of gmn_base.formats.
+# DESIGN.md's names, spelled out independently of gmn_base.
 FOLDER_RE = re.compile(r"^(?P<st>[A-Z]{2}[A-Z0-9]{4})_(?P<s>\d{8}_\d{6})_to_(?P<e>\d{8}_\d{6})$")
 FILE_RE = r"^{st}_{s}_to_{e}_(frames_timelapse\.mp4|frametimes\.json)$"
 DETECTED_RE = re.compile(r"^(?P<st>[A-Z]{2}[A-Z0-9]{4})_\d{8}_\d{6}_\d{6}_detected$")
+INTERVAL_TIME_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}000"  # RMS: FF times, milliseconds
 FRAME_TIME_RE = re.compile(r"^\d{8}_\d{6}_\d{3}_(?P<suffix>[nd])$")
 
 
@@ -49,50 +67,62 @@ def test_tree_matches_design_names(synthetic_archive):
     for folder in folders:
         m = FOLDER_RE.match(folder.name)
         assert m and m["st"] == folder.parent.name, folder
-        parsed = gmn.parse_timelapse_name(folder.name)
+        parsed = parse_timelapse_name(folder.name)
         assert parsed.kind == "folder" and parsed.folder_name == folder.name
-        kinds.append("night" if parsed.is_night else "day" if parsed.is_day else "?")
         file_re = FILE_RE.format(st=m["st"], s=m["s"].replace("_", "-"), e=m["e"].replace("_", "-"))
         names = sorted(p.name for p in folder.iterdir())
         assert len(names) == 2 and all(re.match(file_re, n) for n in names), names
-        video = next(folder.glob("*" + gmn.VIDEO_SUFFIX))
-        assert gmn.parse_timelapse_name(video.name).kind == "video"
-        assert gmn.frame_times_candidates(video)[0].exists()
-        values = json.loads(gmn.frame_times_candidates(video)[0].read_text()).values()
+        video = next(folder.glob("*" + VIDEO_SUFFIX))
+        assert parse_timelapse_name(video.name).kind == "video"
+        assert frame_times_candidates(video)[0].exists()
+        values = json.loads(frame_times_candidates(video)[0].read_text()).values()
         suffixes = {FRAME_TIME_RE.match(v)["suffix"] for v in values}
-        assert suffixes == ({"n"} if parsed.is_night else {"d"})
-        times = gmn.load_frame_times(gmn.frame_times_candidates(video)[0])
-        assert parsed.start <= times[0] and times[-1] <= parsed.end
-        assert {gmn.night_of(t) for t in times} == {parsed.night}
-    assert sorted(kinds) == ["day"] * 4 + ["night"] * 4
+        assert len(suffixes) == 1
+        kinds.append(suffixes.pop())
+        # Named after its first and last frame, cut to seconds, as RMS names it.
+        times = load_frame_times(frame_times_candidates(video)[0])
+        assert timelapse_for_frames(m["st"], times).folder_name == folder.name
+    assert sorted(kinds) == ["d"] * 4 + ["n"] * 4
 
     detected = sorted((root / "extracted_data" / "CA").glob("*/*"))
-    assert len(detected) == 4
+    assert len(detected) == 5  # 4 sessions, one of them restarted
     for folder in detected:
         m = DETECTED_RE.match(folder.name)
         assert m and m["st"] == folder.parent.name
-        assert gmn.parse_detected_folder(folder.name).name == folder.name
-        assert [p.name for p in folder.iterdir()] == [gmn.INTERVAL_FILE_NAME]
-        intervals = gmn.load_interval_file(folder / gmn.INTERVAL_FILE_NAME)
+        assert parse_night_folder(folder.name).name == folder.name
+        assert [p.name for p in folder.iterdir()] == [INTERVAL_FILE_NAME]
+        intervals = load_interval_file(folder / INTERVAL_FILE_NAME)
         assert intervals.station == m["st"]
-        raw = json.loads((folder / gmn.INTERVAL_FILE_NAME).read_text())
+        raw = json.loads((folder / INTERVAL_FILE_NAME).read_text())
         for start, end in raw["time_intervals"]:
             for value in (start, end):
-                assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", value)
+                assert re.fullmatch(INTERVAL_TIME_RE, value)
 
     truth = synthetic_archive.truth()
     assert list(truth.columns) == TRUTH_COLUMNS
     assert set(truth["image_filename"]) == {
-        gmn.format_image_name(st, datetime.fromisoformat(ts))
+        format_image_name(st, datetime.fromisoformat(ts))
         for st, ts in zip(truth["station"], truth["timestamp"])}
     for name in truth["image_filename"].head(20):
-        assert gmn.parse_image_name(name).name == name
+        assert parse_image_name(name).name == name
+
+
+def archive_sessions(root: Path, country: str = "CA"):
+    """The archive's capture sessions and their intervals, as gmn_base reads a server tree."""
+    folders = parse_night_folders(p.name for p in (root / "extracted_data" / country).glob("*/*"))[0]
+    lapses = [parse_timelapse_name(p.name) for p in (root / "contrails" / country).glob("*/*")]
+    sessions = group_sessions(folders, lapses)
+    files = [(p, load_interval_file(p))
+             for p in (root / "extracted_data" / country).glob(f"*/*/{INTERVAL_FILE_NAME}")]
+    tied, untied = tie_interval_files(sessions, files)
+    assert untied == []
+    return SessionLookup(sessions), tied
 
 
 def test_videos_are_rms_like_and_match_their_frame_time_maps(synthetic_archive):
     root = synthetic_archive.out_dir
     for timelapse in synthetic_archive.timelapses:
-        times = gmn.load_frame_times(root / timelapse.frame_times_file)
+        times = load_frame_times(root / timelapse.frame_times_file)
         with av.open(str(root / timelapse.video)) as container:
             stream = container.streams.video[0]
             assert stream.codec_context.name == "h264"
@@ -118,31 +148,86 @@ def test_videos_are_rms_like_and_match_their_frame_time_maps(synthetic_archive):
         assert (steps >= 60).sum() == 5  # 6 bursts
 
 
-def test_labels_recomputed_from_interval_files_match_truth(synthetic_archive):
+def test_labels_and_sessions_recomputed_from_the_tree_match_truth(synthetic_archive):
     root = synthetic_archive.out_dir
-    interval_files = {}
-    for path in (root / "extracted_data" / "CA").glob(f"*/*/{gmn.INTERVAL_FILE_NAME}"):
-        folder = gmn.parse_detected_folder(path.parent.name)
-        interval_files[(folder.station, folder.night)] = gmn.load_interval_file(path)
+    lookup, tied = archive_sessions(root)
+    assert sum(len(found.session.capture_ids) > 1 for found in tied.values()) == 1  # a restart
     truth = synthetic_archive.truth()
     recomputed = []
     for timelapse in _night_videos(synthetic_archive):
-        times = gmn.load_frame_times(root / timelapse.frame_times_file)
-        station = gmn.parse_timelapse_name(Path(timelapse.video).name).station
+        times = load_frame_times(root / timelapse.frame_times_file)
+        station = parse_timelapse_name(Path(timelapse.video).name).station
         for index, ts in enumerate(times):
-            intervals = interval_files[(station, gmn.night_of(ts))].intervals
+            session = lookup.session_for(station, ts)
+            intervals = tied[session.session_id].intervals_at(ts)
             label = "clear" if any(s <= ts <= e for s, e in intervals) else "cloudy"
-            recomputed.append((timelapse.video, index, ts, label))
-    frame = pd.DataFrame(recomputed, columns=["video", "frame_index", "ts", "recomputed"])
+            recomputed.append((timelapse.video, index, ts, label, session.night_id,
+                               session.session_id))
+    frame = pd.DataFrame(recomputed, columns=["video", "frame_index", "ts", "recomputed",
+                                              "night_id", "session_id"])
     night = truth[truth["kind"] == "night"].merge(frame, on=["video", "frame_index"], validate="1:1")
     assert len(night) == len(frame) == 4 * SMALL_ARCHIVE["frames_per_night"]
     assert (night["label"] == night["recomputed"]).all()
+    assert (night["night"] == night["night_id"]).all()
+    assert (night["session"] == night["session_id"]).all()
     assert all(datetime.fromisoformat(a) == b for a, b in zip(night["timestamp"], night["ts"]))
     assert set(night["label"]) == {"clear", "cloudy"}
     # Daytime rows carry physical truth only: no star-based label exists in daylight.
     day = truth[truth["kind"] == "day"]
     assert len(day) == 4 * SMALL_ARCHIVE["frames_per_night"] and (day["label"] == "").all()
     assert set(day["physical_label"]) == {"clear", "cloudy"}
+    # No day frame lies in a capture: none would get intervals to be labelled against.
+    for st, ts in zip(day["station"], day["timestamp"]):
+        session = lookup.session_for(st, datetime.fromisoformat(ts))
+        assert session is None or tied[session.session_id].intervals_at(
+            datetime.fromisoformat(ts)) is None
+
+
+def test_stations_around_the_world_capture_from_local_dusk_to_dawn():
+    """Americas, Europe, Australia, western Canada: sessions across 00:00 and 12:00 UTC."""
+    settings = SyntheticSettings(stations=("CAWEC2", "HR000A", "AU000A", "CABC01"), nights=2,
+                                 frames_per_night=12, frames_per_day=4, width=64, height=36,
+                                 restarts=2, seed=1)
+    plans = {(p.station, p.kind, p.night.isoformat()): p for p in plan_archive(settings)}
+    nights = [p for p in plans.values() if p.kind == "night"]
+    spans = {p.station: (p.start, p.end) for p in nights if p.night.day in (6, 7)
+             and p.station != "CABC01" or p.station == "CABC01" and p.night.day == 7}
+
+    def crosses(station, hour):
+        start, end = spans[station]
+        boundary = start.replace(hour=hour, minute=0, second=0, microsecond=0)
+        boundary = boundary if boundary > start else boundary + pd.Timedelta(days=1)
+        return boundary < end
+
+    assert crosses("CAWEC2", 0) and crosses("HR000A", 0)
+    assert crosses("AU000A", 12) and crosses("CABC01", 12)
+    assert 15 <= spans["HR000A"][0].hour <= 16 and 10 <= spans["AU000A"][0].hour <= 11
+    # A night id is the UTC date capture starts: the 6th's evening in Vancouver is the 7th.
+    assert sorted(p.night.day for p in nights if p.station == "CABC01") == [7, 8]
+    assert sum(len(p.capture_starts) == 2 for p in nights) == 2
+    truth = truth_table(settings)
+    assert set(truth[truth["station"] == "CABC01"]["night"]) == {"20251107", "20251108"}
+    assert all(datetime.fromisoformat(ts).microsecond % 1000 == 0 for ts in truth["timestamp"])
+    for plan in nights:
+        for intervals in plan.capture_intervals:
+            assert all(t.microsecond % 1000 == 0 for pair in intervals for t in pair)
+        assert plan.frame_times[0] - plan.start < pd.Timedelta(seconds=2)   # from dusk
+        assert plan.end - plan.frame_times[-1] < pd.Timedelta(seconds=2)    # to dawn
+
+
+def test_country_folders_follow_the_station_or_one_folder(tmp_path):
+    tiny = {"stations": ["HR000A", "CAWEC2"], "nights": 1, "frames_per_night": 4,
+            "frames_per_day": 2, "width": 32, "height": 18, "seed": 2}
+    generate_archive(tmp_path / "own", **tiny)
+    assert sorted(p.relative_to(tmp_path / "own").as_posix()
+                  for p in (tmp_path / "own").glob("*/*/*")) == [
+        "contrails/CA/CAWEC2", "contrails/HR/HR000A",
+        "extracted_data/CA/CAWEC2", "extracted_data/HR/HR000A"]
+    generate_archive(tmp_path / "one", country_folder="GMN", **tiny)
+    assert sorted(p.name for p in (tmp_path / "one" / "contrails" / "GMN").iterdir()) == [
+        "CAWEC2", "HR000A"]
+    with pytest.raises(ValueError, match="synthetic.locations: no site for station XX0001"):
+        generate_archive(tmp_path / "bad", **{**tiny, "stations": ["XX0001"]})
 
 
 def test_some_nights_are_all_cloudy_and_labels_carry_edge_noise():
@@ -210,7 +295,8 @@ def test_same_seed_gives_identical_maps_intervals_and_truth(tmp_path):
             "truth.csv": archive.truth_csv.read_bytes()}
 
     assert contents(a) == contents(b)
-    assert len(contents(a)) == 2 + 2 + 2 + 1  # night and day maps, interval files, truth
+    # Night and day maps, interval files (one night restarted: 3), truth.
+    assert len(contents(a)) == 2 + 2 + 3 + 1
     assert contents(a)["truth.csv"] != contents(c)["truth.csv"]
 
 
@@ -247,26 +333,34 @@ def test_rerun_skips_complete_timelapses_and_refuses_other_settings(tmp_path):
         assert video.stat().st_mtime_ns == mtime
 
 
-def test_legacy_names_mix_in_the_older_variants(tmp_path):
+def test_legacy_names_mix_in_the_other_variants(tmp_path):
     archive = generate_archive(tmp_path, stations=["US0001"], nights=2, frames_per_night=6,
                                width=64, height=36, legacy_names=True, seed=0)
     files = [p for p in (tmp_path / "contrails").rglob("*") if p.is_file()]
     names = [p.name for p in files]
-    assert any(n.endswith(gmn.LEGACY_TIMESTAMPS_SUFFIX) for n in names)
-    assert any(n.endswith(gmn.FRAMETIMES_SUFFIX) for n in names)
-    doy = [gmn.parse_timelapse_name(p.name).doy for p in files]
+    assert any(n.endswith(LEGACY_TIMESTAMPS_SUFFIX) for n in names)
+    assert any(n.endswith(FRAMETIMES_SUFFIX) for n in names)
+    assert any(n.endswith(PACKAGE_SUFFIX) for n in names)
+    doy = [parse_timelapse_name(p.name).doy for p in files]
     assert any(d is not None for d in doy) and any(d is None for d in doy)
+    night_folders = [p.name for p in (tmp_path / "extracted_data").rglob("US0001_*")]
+    assert {n.rsplit("_", 1)[1] for n in night_folders} == {"detected", "metadata", "imgdata"}
     suffixes = set()
     for timelapse in archive.timelapses:
+        if timelapse.package:
+            with tarfile.open(tmp_path / timelapse.package) as tar:
+                assert sorted(tar.getnames()) == sorted(
+                    [Path(timelapse.video).name, Path(timelapse.frame_times_file).name])
+            continue
         video = tmp_path / timelapse.video
-        found = [p for p in gmn.frame_times_candidates(video) if p.exists()]
+        found = [p for p in frame_times_candidates(video) if p.exists()]
         assert len(found) == 1
         for value in json.loads(found[0].read_text()).values():
-            suffixes.add(gmn.parse_frame_time(value)[1])
-        assert len(gmn.load_frame_times(found[0])) == timelapse.frame_count
-        folder = gmn.parse_timelapse_name(Path(timelapse.folder).name)
+            suffixes.add(parse_frame_time(value)[1])
+        assert load_frame_time_map(found[0]).frame_count == timelapse.frame_count
+        folder = parse_timelapse_name(Path(timelapse.folder).name)
         assert folder.station == "US0001"
-    assert suffixes == {"n", "d", None}
+    assert suffixes == {"n", None}  # the flagged day span is the packed one
 
 
 def test_bad_settings_name_the_key():

@@ -10,7 +10,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from data_prep.synthetic.__main__ import run
-from gmn_base import formats as gmn
+from gmn_base.interval_files import INTERVAL_FILE_NAME, load_interval_file
+from gmn_base.timelapse_names import VIDEO_SUFFIX, parse_timelapse_name
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["synthetic.nights=1", "synthetic.frames_per_night=8", "synthetic.width=64",
@@ -41,10 +42,12 @@ def test_command_line_with_a_list_of_station_ids(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    videos = sorted(out.glob("contrails/CA/*/*/*" + gmn.VIDEO_SUFFIX))
-    assert [gmn.parse_timelapse_name(v.name).station for v in videos] == ["CAWEC2", "US0001"]
-    intervals = sorted(out.glob(f"extracted_data/CA/*/*/{gmn.INTERVAL_FILE_NAME}"))
-    assert [gmn.load_interval_file(p).station for p in intervals] == ["CAWEC2", "US0001"]
+    # Each station under its own country's folder.
+    videos = sorted(out.glob("contrails/*/*/*/*" + VIDEO_SUFFIX))
+    assert [v.relative_to(out).parts[1:3] for v in videos] == [("CA", "CAWEC2"), ("US", "US0001")]
+    assert [parse_timelapse_name(v.name).station for v in videos] == ["CAWEC2", "US0001"]
+    intervals = sorted(out.glob(f"extracted_data/*/*/*/{INTERVAL_FILE_NAME}"))
+    assert {load_interval_file(p).station for p in intervals} == {"CAWEC2", "US0001"}
     assert "timelapses=2" in result.stderr + result.stdout
     # The same folder with another seed: refused with the reason and what to do, exit 2.
     again = subprocess.run(

@@ -1,22 +1,27 @@
 """Write a realistic miniature GMN server tree, for the offline demo and the tests.
 
 :func:`generate_archive` writes, under ``out_dir``, night (and daytime) timelapse videos with
-their frame-time maps in the server's ``contrails/CA/{ST}/{night folder}/`` layout, RMS interval
-files under ``extracted_data/CA/{ST}/{..._detected}/flux_time_intervals.json``, and
-``truth.csv`` with one row per frame. Each night's weather is modelled over the whole night
-(dusk to dawn); the interval files come from that night's visible-star fraction through RMS's
-own rule (:mod:`.truth`, :mod:`.rms_intervals`), while the timelapse holds ``frames_per_night``
-frames taken ``frame_interval_s`` apart in a few bursts spread over the night
-(:mod:`.archive_plan`), so a short demo video still samples clear spells, cloudy spells and
-the edges between them. Frames are drawn by :mod:`.sky_render` and encoded RMS-style by
-:mod:`data_prep.video.timelapse_encode`; every name is produced by :mod:`gmn_base.formats`.
-The same seed gives the same frame-time maps, interval files and truth; a rerun resumes.
+their frame-time maps in the server's ``contrails/{CC}/{ST}/{timelapse folder}/`` layout (``CC``
+the station's country letters, or ``synthetic.country_folder``), the night folders of each
+capture session under ``extracted_data/{CC}/{ST}/`` with one RMS interval file per capture
+(``{..._detected}/flux_time_intervals.json``), and ``truth.csv`` with one row per frame. Each
+station captures from its local dusk to dawn (:mod:`.stations`), so sessions cross 00:00 or
+12:00 UTC depending on where it stands; a share of sessions has a restart (two folders). Each
+night's weather is modelled over the whole capture; the interval files come from its
+visible-star fraction through RMS's own rule (:mod:`.truth`, :mod:`.rms_intervals`), while the
+timelapse holds ``frames_per_night`` frames taken ``frame_interval_s`` apart in a few bursts
+from the start of capture to its end (:mod:`.archive_plan`), so a short demo video still
+samples clear spells, cloudy spells and the edges between them. Frames are drawn by
+:mod:`.sky_render` and encoded RMS-style by :mod:`data_prep.video.timelapse_encode`; every name
+is produced by :mod:`gmn_base`. The same seed gives the same frame-time maps, interval files
+and truth; a rerun resumes.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import tarfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -49,8 +54,9 @@ from data_prep.synthetic.truth import (
     truth_rows,
 )
 from data_prep.video.timelapse_encode import encode_timelapse
-from gmn_base import formats as gmn
-from gmn_base.atomic import remove_stale_temporaries, write_csv, write_json
+from gmn_base.atomic import atomic_path, remove_stale_temporaries, write_csv, write_json, write_text
+from gmn_base.frame_times import format_frame_times
+from gmn_base.interval_files import interval_file_text
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +64,7 @@ SETTINGS_FILE = "synthetic_settings.json"
 # Stored in SETTINGS_FILE. Bump it with any change that alters what an archive holds for given
 # settings (frames, frame times, intervals, truth): a rerun then refuses the old archive
 # instead of keeping its videos beside new interval files and truth.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ class GeneratedTimelapse:
     """One timelapse written (paths relative to the archive root)."""
 
     station: str
-    night: date
+    night: date               # the capture session's night id
     kind: str                 # "night" or "day"
     folder: str
     video: str
@@ -74,6 +80,9 @@ class GeneratedTimelapse:
     frame_count: int
     legacy: bool
     overcast: bool
+    package: str | None = None  # the .tar the video and map lie in, if packed
+    session: str = ""           # the capture session it shows (night) or follows (day)
+    captures: int = 0           # night: capture folders of the session (2 after a restart)
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,7 @@ class SyntheticArchive:
     truth_csv: Path
     frames: int
     clear_frames: int                 # night frames whose label is clear
-    cloudy_nights: int                # station-nights with an empty interval list
+    cloudy_nights: int                # capture sessions without a clear interval
     rendered: int                     # timelapses encoded by this call (others were complete)
     seconds: float = 0.0
 
@@ -156,31 +165,53 @@ def _check_settings_file(out_dir: Path, settings: SyntheticSettings) -> None:
         )
 
 
+def _write_captures(out_dir: Path, plan: SpanPlan, written: _Written) -> None:
+    """A night's night folders (each name of each capture) and each capture's interval file,
+    written as RMS writes it."""
+    for folder in plan.night_folders_rel():
+        (out_dir / folder).mkdir(parents=True, exist_ok=True)
+    for rel, intervals in zip(plan.interval_files_rel(), plan.capture_intervals, strict=True):
+        write_text(out_dir / rel, interval_file_text(plan.station, intervals))
+        written.interval_files.append(rel)
+
+
+def _pack(video: Path, frame_times: Path, package: Path) -> None:
+    """Pack the pair into an uncompressed ``.tar`` by base name, as RMS does, then drop them."""
+    with atomic_path(package) as tmp, tarfile.open(tmp, "w") as tar:
+        for path in (video, frame_times):
+            tar.add(path, arcname=path.name)
+    video.unlink()
+    frame_times.unlink()
+
+
 def _write_span(out_dir: Path, plan: SpanPlan, scene: StationScene, settings: SyntheticSettings,
                 written: _Written) -> None:
-    """One timelapse: its interval file (night), its video and frame-time map unless both are
-    there already, its truth rows."""
+    """One timelapse: its captures' folders and interval files (night), its video and
+    frame-time map (or their package) unless already there, its truth rows."""
     if plan.kind == "night":
         compute_intervals(plan, scene, settings)
         written.cloudy_nights += not plan.intervals
-        rel = plan.interval_file_rel()
-        write_json(out_dir / rel, gmn.format_interval_file(plan.station, plan.intervals))
-        written.interval_files.append(rel)
+        _write_captures(out_dir, plan, written)
     truths, grids = frame_truths(plan, scene, settings.height, settings.width)
     video, frame_times = out_dir / plan.video_rel(), out_dir / plan.frame_times_rel()
-    if not (video.exists() and frame_times.exists()):
+    package = out_dir / plan.package_rel() if plan.package_rel() else None
+    done = package.exists() if package else video.exists() and frame_times.exists()
+    if not done:
         remove_stale_temporaries(video.parent)  # left by a killed run
         count = encode_timelapse(video, render_frames(plan, scene, grids, settings),
                                  crf=settings.crf, preset=settings.preset,
                                  gray=plan.kind == "night")
         if count != len(plan.frame_times):
             raise RuntimeError(f"{video}: encoded {count} frames, planned {len(plan.frame_times)}")
-        write_json(frame_times, gmn.format_frame_times(plan.frame_times, plan.suffix))
+        write_json(frame_times, format_frame_times(plan.frame_times, plan.suffix))
+        if package:
+            _pack(video, frame_times, package)
         written.rendered += 1
     written.truth_rows.extend(truth_rows(plan, truths))
     written.timelapses.append(GeneratedTimelapse(
         plan.station, plan.night, plan.kind, plan.folder_rel(), plan.video_rel(),
         plan.frame_times_rel(), len(plan.frame_times), plan.variant.legacy, plan.overcast,
+        plan.package_rel(), plan.session_id, len(plan.capture_starts),
     ))
 
 
@@ -202,7 +233,7 @@ def generate_archive(
     """Write a synthetic GMN archive under ``out_dir`` and return what was written.
 
     ``extra`` takes the other :class:`SyntheticSettings` fields (``first_night``,
-    ``night_hours``, ``bursts_per_night``, ``overcast_fraction``, ``moon_probability``, ...).
+    ``locations``, ``country_folder``, ``restarts``, ``bursts_per_night``, ``overcast_fraction``, ``moon_probability``, ...).
     Re-running with the same settings skips timelapses already complete; other settings for
     an existing archive are refused.
     """

@@ -7,6 +7,9 @@ fraction: what a downstream step would extract, at a glance.
 
 from __future__ import annotations
 
+import contextlib
+import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -16,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from data_prep.synthetic.truth import TRUTH_FILE
 from gmn_base.atomic import atomic_path
+from gmn_base.timelapse_names import PACKAGE_SUFFIX, VIDEO_SUFFIX
 
 
 def pick_contact_frames(truth: pd.DataFrame, n_night: int = 8, n_day: int = 4) -> pd.DataFrame:
@@ -34,6 +38,18 @@ def pick_contact_frames(truth: pd.DataFrame, n_night: int = 8, n_day: int = 4) -
     return pd.concat(picks) if picks else truth.iloc[:0]
 
 
+@contextlib.contextmanager
+def _open_video(path: Path) -> Iterator[av.container.InputContainer]:
+    """The video at ``path``, or read in place from its ``.tar`` package where it was packed."""
+    if path.exists():
+        with av.open(str(path)) as container:
+            yield container
+        return
+    package = path.with_name(path.name[: -len(VIDEO_SUFFIX)] + PACKAGE_SUFFIX)
+    with tarfile.open(package, "r:") as tar, av.open(tar.extractfile(path.name)) as container:
+        yield container
+
+
 def write_contact_sheet(archive_dir: str | Path, path: str | Path, *, n_night: int = 8,
                         n_day: int = 4, tile_width: int = 240, columns: int = 4) -> int:
     """Decode a spread of frames from the archive's videos into one captioned PNG.
@@ -50,7 +66,7 @@ def write_contact_sheet(archive_dir: str | Path, path: str | Path, *, n_night: i
     tiles = []
     for video, group in picks.groupby("video", sort=False):
         wanted = set(group["frame_index"])
-        with av.open(str(archive_dir / video)) as container:
+        with _open_video(archive_dir / video) as container:
             for index, frame in enumerate(container.decode(video=0)):
                 if index in wanted:
                     row = group[group["frame_index"] == index].iloc[0]

@@ -2,19 +2,21 @@
 
 The settings are stored beside the archive (``synthetic_settings.json``): a rerun with the same
 settings resumes, other settings for the same folder are refused. Station ids are given as a
-count (``CA0001``, ``CA0002``, ...) or as a list of GMN ids (:func:`station_ids`).
+count (``CA0001``, ``CA0002``, ...) or as a list of GMN ids (:func:`station_ids`); where each
+stands (and so when it captures) is :mod:`.stations`' business.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from gmn_base import formats as gmn
+from data_prep.synthetic.stations import station_site
+from gmn_base.station_time import parse_night, parse_station
 
-REGION = "CA"
+REGION = "CA"  # the country of the stations a count names
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,10 @@ class SyntheticSettings:
     legacy_names: bool = False
     day_timelapses: bool = True
     frames_per_day: int | None = None   # frames in each daytime timelapse; None: frames_per_night
-    first_night: str = "20251106"
-    night_hours: float = 10.0
-    day_hours: float = 7.0
+    first_night: str = "20251106"       # the local evening of the first night
+    locations: dict[str, list[float]] = field(default_factory=dict)  # station: [lat, lon]
+    country_folder: str | None = None    # None: the station's country letters (HR/HR000A)
+    restarts: int = 1                    # station-nights where RMS restarts mid-night
     bursts_per_night: int = 6
     overcast_fraction: float = 0.25
     moon_probability: float = 0.3
@@ -43,10 +46,18 @@ class SyntheticSettings:
 
     def validate(self) -> None:
         for station in self.stations:
-            gmn.parse_station(station, "synthetic.stations")
+            parse_station(station, "synthetic.stations")
+            station_site(station, self.locations)
         if len(set(self.stations)) != len(self.stations):
             raise ValueError(f"synthetic.stations: duplicate station ids in {list(self.stations)}")
-        gmn.parse_night(self.first_night, "synthetic.first_night")
+        parse_night(self.first_night, "synthetic.first_night")
+        if self.country_folder is not None and not (
+                isinstance(self.country_folder, str) and self.country_folder.isalnum()):
+            raise ValueError(f"synthetic.country_folder={self.country_folder!r}: expected null "
+                             "(each station's country letters) or one folder name, e.g. CA")
+        if not 0 <= self.restarts <= len(self.stations) * self.nights:
+            raise ValueError(f"synthetic.restarts must lie in [0, stations x nights = "
+                             f"{len(self.stations) * self.nights}], got {self.restarts}")
         if self.frames_per_day is not None and self.frames_per_day < 1:
             raise ValueError(f"synthetic.frames_per_day must be at least 1, got {self.frames_per_day}")
         for key in ("nights", "frames_per_night", "width", "height", "bursts_per_night"):
@@ -70,4 +81,4 @@ def station_ids(stations: int | Sequence[str]) -> tuple[str, ...]:
         return tuple(f"{REGION}{i:04d}" for i in range(1, int(stations) + 1))
     if isinstance(stations, str):
         stations = [stations]
-    return tuple(gmn.parse_station(str(s), "synthetic.stations") for s in stations)
+    return tuple(parse_station(str(s), "synthetic.stations") for s in stations)

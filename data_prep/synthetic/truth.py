@@ -1,11 +1,14 @@
 """What each synthetic frame truly shows, and the labels RMS would give it.
 
 A night's RMS clear-sky intervals come from its visible-star fraction sampled across the
-whole night, through RMS's own rule (:mod:`.rms_intervals`), so they carry the edge noise
-real labels carry. Per frame, ``truth.csv`` records both: ``label`` (what the interval files
-imply, what training sees) and ``physical_label`` (the instantaneous truth: clear when at least
-half the stars RMS would predict stay visible), with the cloud fraction and that star fraction.
-All of it is computed without rendering (:func:`truth_table`).
+whole night at millisecond-precision image times, through RMS's own rule
+(:mod:`.rms_intervals`) applied to each capture (folder) on its own, as RMS writes one file per
+capture, so they carry the edge noise real labels carry. Per frame, ``truth.csv`` records both:
+``label`` (what the interval files imply, what training sees) and ``physical_label`` (the
+instantaneous truth: clear when at least half the stars RMS would predict stay visible), with
+the cloud fraction, that star fraction, the capture session's night id (``night``) and id
+(``session``; a day frame's is the session it follows). All of it is computed without rendering
+(:func:`truth_table`).
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ from data_prep.synthetic.clouds import cloud_fraction, cloud_grid, visible_star_
 from data_prep.synthetic.rms_intervals import clear_intervals, in_intervals
 from data_prep.synthetic.settings import SyntheticSettings
 from data_prep.synthetic.sky_scene import StationScene
-from gmn_base import formats as gmn
+from gmn_base.image_names import format_image_name
+from gmn_base.station_time import UTC, format_night, frame_time_at
 
 TRUTH_FILE = "truth.csv"  # in the archive's root
 TRUTH_COLUMNS = [
     "station", "timestamp", "label", "physical_label", "cloud_fraction",
-    "visible_star_fraction", "video", "frame_index", "kind", "night", "image_filename",
+    "visible_star_fraction", "video", "frame_index", "kind", "night", "session",
+    "image_filename",
 ]
-SKY_EPOCH = datetime(2000, 1, 1, 12, tzinfo=gmn.UTC)  # star positions are a function of time since
+SKY_EPOCH = datetime(2000, 1, 1, 12, tzinfo=UTC)  # star positions are a function of time since
 
 
 def sky_seconds(ts: datetime) -> float:
@@ -52,8 +57,7 @@ def star_fraction_curve(
         gap_start = rng.uniform(0, span_s)
         gap_len = rng.uniform(16, 40) * 60
         offsets = offsets[(offsets < gap_start) | (offsets > gap_start + gap_len)]
-    t0 = plan.detected_start or plan.start
-    times = [t0 + timedelta(seconds=float(o)) for o in offsets]
+    times = [frame_time_at(plan.start + timedelta(seconds=float(o))) for o in offsets]
     fractions = visible_star_fractions(
         scene, plan.clouds, np.array([sky_seconds(t) for t in times]),
         np.array([(t - plan.start).total_seconds() for t in times]))
@@ -97,17 +101,25 @@ def truth_rows(plan: SpanPlan, truths: Sequence[FrameTruth]) -> list[dict]:
             "video": plan.video_rel(),
             "frame_index": index,
             "kind": plan.kind,
-            "night": gmn.format_night(plan.night),
-            "image_filename": gmn.format_image_name(plan.station, ts),
+            "night": format_night(plan.night),
+            "session": plan.session_id,
+            "image_filename": format_image_name(plan.station, ts),
         })
     return rows
 
 
 def compute_intervals(plan: SpanPlan, scene: StationScene, settings: SyntheticSettings
                       ) -> list[tuple[datetime, datetime]]:
-    """The night's RMS clear-sky intervals (also stored on ``plan``)."""
+    """The night's RMS clear-sky intervals, each capture's computed from its own images as RMS
+    does (stored on ``plan``: per capture and their union)."""
     times, fractions = star_fraction_curve(plan, scene, settings.rms_sample_s)
-    plan.intervals = clear_intervals(times, fractions)
+    ends = list(plan.capture_starts[1:]) + [None]
+    plan.capture_intervals = []
+    for start, end in zip(plan.capture_starts, ends):
+        part = [i for i, t in enumerate(times) if t >= start and (end is None or t < end)]
+        plan.capture_intervals.append(
+            clear_intervals([times[i] for i in part], [fractions[i] for i in part]))
+    plan.intervals = sorted(pair for part in plan.capture_intervals for pair in part)
     return plan.intervals
 
 
