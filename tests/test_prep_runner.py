@@ -116,7 +116,7 @@ def test_prep_runner_on_a_synthetic_archive(tmp_path):
     args = [
         sys.executable, "-m", "data_prep", "--config-name", "demo_prep",
         f"paths.data_dir={data}", f"synthetic.out_dir={archive}",
-        "synthetic.stations=1", "synthetic.nights=2", "synthetic.frames_per_night=60",
+        "synthetic.stations=[HR000A]", "synthetic.nights=2", "synthetic.frames_per_night=60",
         "synthetic.width=160", "synthetic.height=90",
         "hydra/job_logging=none", "hydra/hydra_logging=none",
     ]
