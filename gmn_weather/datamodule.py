@@ -65,6 +65,7 @@ class GMNDataModule(pl.LightningDataModule):
         num_workers: int = 4,
         min_edge_distance_s: float | None = None,
         label_overrides: str | None = None,
+        group_by: str = "station_night",
         augmentation: Mapping[str, Any] | None = None,
         mode: str = "fold",
         fold: int = 0,
@@ -92,6 +93,7 @@ class GMNDataModule(pl.LightningDataModule):
             self.num_workers = cpus
         self.min_edge_distance_s = min_edge_distance_s
         self.label_overrides = label_overrides
+        self.group_by = group_by
         self.augmentation = dict(augmentation or {})
         self.preprocessing = dict(preprocessing or
                                   resolve_preprocessing(self.augmentation, image_size))
@@ -109,7 +111,8 @@ class GMNDataModule(pl.LightningDataModule):
         if self.table is not None:
             return
         table, self.report = load_labelled_images(
-            self.labels_csv, self.image_dir, self.min_edge_distance_s, self.label_overrides)
+            self.labels_csv, self.image_dir, self.min_edge_distance_s, self.label_overrides,
+            self.group_by)
         self.report.log(log, self.labels_csv, self.image_dir)
         self.table = table
         if self.mode == "final":

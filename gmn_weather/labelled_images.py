@@ -1,27 +1,38 @@
 """The labelled image table training starts from: read, validate, filter, group.
 
 ``extracted_night_labels.csv`` (or any CSV with ``image_filename,label``) becomes one table
-with a ``group`` column (station-night) that folds are split by. The pure functions here
-check labels, apply reviewed label overrides, drop ambiguous frames near an interval edge
-and derive groups; :func:`load_labelled_images` does the file I/O around them and reports
-every row it drops by count, never silently.
+with a ``group`` column that folds are split by (``data.group_by``: station-night, night or
+station; :func:`add_groups`). A night is the capture session ``data_prep.label`` recorded in the
+``night`` column; a file with a ``night`` column written by the old clock rule (no current
+``night_rule``) is refused (:func:`check_night_rule`). The pure functions here check labels,
+apply reviewed label overrides, drop ambiguous frames near an interval edge and derive groups;
+:func:`load_labelled_images` does the file I/O around them and reports every row it drops by
+count, never silently.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 
 from gmn_base.errors import GMNFormatError
-from gmn_base.image_names import parse_image_name
+from gmn_base.image_names import ImageName, parse_image_name
+from gmn_base.sessions import NIGHT_RULE, is_current_night_rule
 from gmn_base.station_time import format_night, parse_night
 
 log = logging.getLogger(__name__)
 
 LABELS = ("clear", "cloudy")
+# data.group_by: what one cross-validation group is.
+GROUPINGS = {"station_night": "station-night", "night": "night (all stations)",
+             "station": "station"}
+# Without a night column, a station's frames more than this apart belong to different nights
+# (frames sampled over one capture lie minutes apart; a day separates two captures).
+NIGHT_GAP = timedelta(hours=4)
 OVERRIDE_LABELS = ("clear", "cloudy", "remove")
 REQUIRED_COLUMNS = ("image_filename", "label")
 # Rows a message quotes at most, so a bad 100 000-row file gives a readable error.
@@ -194,39 +205,87 @@ def filter_edge_distance(table: pd.DataFrame, min_edge_distance_s: float | None)
     return table[~near.fillna(False)].copy(), int(near.fillna(False).sum())
 
 
-def station_night_group(image_filename: str, station=None, night=None, source=None) -> str:
-    """Group key ``{station}_{night}`` for one image.
+def check_night_rule(table: pd.DataFrame, source: str | Path) -> None:
+    """Refuse a labels file whose ``night`` column came from another night rule: the old
+    clock rule (no ``night_rule`` column) split one capture over two nights (groups)."""
+    if "night" not in table.columns:
+        return
+    if "night_rule" not in table.columns:
+        what = "no night_rule column"
+    else:
+        rules = table["night_rule"].fillna("").astype(str).str.strip()
+        bad = sorted(set(rules[~rules.map(is_current_night_rule)]))
+        if not bad:
+            return
+        what = "night_rule " + ", ".join(repr(rule) for rule in bad)
+    raise LabelsError(
+        f"{source}: its night column was written by an older night rule ({what}; this version "
+        f"groups by capture sessions, {NIGHT_RULE}), whose nights are wrong for stations whose "
+        "capture crosses 12:00 UTC; rerun `python -m data_prep.find` and `python -m "
+        "data_prep.label`, or drop the night column to group by the image times")
 
-    Uses the ``station``/``night`` values when given (``data_prep.label`` writes the capture
-    session's night), otherwise parses the image name with :mod:`gmn_base.image_names`
-    (its old clock rule: before 12:00 UTC belongs to the previous date).
-    Station-less reference names group by night alone (``unknown_{night}``).
-    """
-    has_station = isinstance(station, str) and station.strip() != ""
-    has_night = night is not None and not (isinstance(night, float) and pd.isna(night)) \
-        and str(night).strip() != ""
-    if has_station and has_night:
-        night_text = str(night).strip()
-        night_text = night_text.removesuffix(".0")  # an integer column read as float
-        return f"{station.strip()}_{format_night(parse_night(night_text, source))}"
-    image = parse_image_name(image_filename, source)
-    return f"{image.station or 'unknown'}_{format_night(image.night)}"
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and pd.isna(value)) \
+        and str(value).strip() != ""
 
 
-def add_groups(table: pd.DataFrame, source: str | Path) -> pd.DataFrame:
+def _night_text(value, source) -> str:
+    text = str(value).strip().removesuffix(".0")  # an integer column read as float
+    return format_night(parse_night(text, source))
+
+
+def clustered_nights(stations: list[str], times: list[datetime]) -> list[str]:
+    """A night id per frame from the frame times alone: per station, frames more than
+    :data:`NIGHT_GAP` apart start a new night, whose id is the UTC date of its first frame."""
+    nights = [""] * len(times)
+    order = sorted(range(len(times)), key=lambda i: (stations[i], times[i]))
+    first = previous = None
+    for i in order:
+        if previous is None or stations[i] != stations[previous] \
+                or times[i] - times[previous] > NIGHT_GAP:
+            first = i
+        nights[i] = format_night(times[first].date())
+        previous = i
+    return nights
+
+
+def _names(table: pd.DataFrame, source) -> list[ImageName]:
+    try:
+        return [parse_image_name(name, source) for name in table["image_filename"]]
+    except GMNFormatError as exc:
+        raise LabelsError(
+            f"{exc}; add 'station' and 'night' columns to the labels file or use "
+            "{ST}_{YYYYMMDD}_{HHMMSS}_{mmm}.png names so images can be grouped by station-night"
+        ) from None
+
+
+def add_groups(table: pd.DataFrame, source: str | Path, group_by: str = "station_night"
+               ) -> pd.DataFrame:
+    """The table with a ``group`` column: ``{station}_{night}`` (``station_night``),
+    ``{night}`` (``night``: one group per night across stations) or ``{station}``
+    (``station``). Station and night come from the ``station``/``night`` columns where given
+    (``data_prep.label`` writes the capture session's night id), else from the image name
+    (``unknown`` for a station-less one) and :func:`clustered_nights`."""
+    if group_by not in GROUPINGS:
+        raise LabelsError(f"data.group_by={group_by!r}: expected one of {', '.join(GROUPINGS)}")
+    n = len(table)
+    given_station = table["station"].tolist() if "station" in table.columns else [None] * n
+    given_night = table["night"].tolist() if "night" in table.columns else [None] * n
+    needs_name = [not (_present(s) and _present(t)) for s, t in zip(given_station, given_night)]
+    names = _names(table[needs_name], source) if any(needs_name) else []
+    parsed = iter(names)
+    images = [next(parsed) if need else None for need in needs_name]
+    stations = [str(s).strip() if _present(s) else (image.station or "unknown")
+                for s, image in zip(given_station, images)]
+    guessed = clustered_nights(stations, [image.timestamp if image else datetime.min
+                                         for image in images]) if any(needs_name) else []
+    nights = [_night_text(t, source) if _present(t) else guessed[i]
+              for i, t in enumerate(given_night)]
+    keys = {"station_night": [f"{s}_{t}" for s, t in zip(stations, nights)],
+            "night": nights, "station": stations}
     table = table.copy()
-    stations = table["station"] if "station" in table.columns else [None] * len(table)
-    nights = table["night"] if "night" in table.columns else [None] * len(table)
-    groups = []
-    for name, station, night in zip(table["image_filename"], stations, nights):
-        try:
-            groups.append(station_night_group(name, station, night, source))
-        except GMNFormatError as exc:
-            raise LabelsError(
-                f"{exc}; add 'station' and 'night' columns to the labels file or use "
-                "{ST}_{YYYYMMDD}_{HHMMSS}_{mmm}.png names so images can be grouped by station-night"
-            ) from None
-    table["group"] = groups
+    table["group"] = keys[group_by]
     return table
 
 
@@ -235,8 +294,9 @@ def load_labelled_images(
     image_dir: str | Path,
     min_edge_distance_s: float | None = None,
     label_overrides: str | Path | None = None,
+    group_by: str = "station_night",
 ) -> tuple[pd.DataFrame, LabelsReport]:
-    """Read, validate, override, filter and group the labels file.
+    """Read, validate, override, filter and group (``group_by``) the labels file.
 
     Returns a table with ``image_filename,label,group`` (plus whatever columns the file had)
     holding only rows whose image exists, and a report of what was dropped.
@@ -248,6 +308,7 @@ def load_labelled_images(
         raise LabelsError(f"image folder not found: {image_dir} (set data.image_dir=...)")
     table = validate_labels(read_table(labels_csv, "labels file", dtype={"night": str}),
                             labels_csv)
+    check_night_rule(table, labels_csv)
     report = LabelsReport(rows_read=len(table))
     if label_overrides is not None:
         overrides_path = Path(label_overrides)
@@ -269,6 +330,7 @@ def load_labelled_images(
             f"{report.dropped_near_edge} dropped near interval edges, "
             f"{report.removed_by_override} removed by overrides"
         )
-    table = add_groups(table, labels_csv).sort_values("image_filename").reset_index(drop=True)
+    table = add_groups(table, labels_csv, group_by).sort_values("image_filename").reset_index(
+        drop=True)
     report.rows_used = len(table)
     return table, report

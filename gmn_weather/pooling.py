@@ -43,6 +43,7 @@ class PooledResult:
     experiment_dir: Path
     fingerprint: str
     min_precision: float | None
+    group_by: str = "station_night"  # data.group_by: what one cross-validation group was
     report_page: Path | None = None  # report.html, once written beside the decision files
 
     @property
@@ -60,6 +61,8 @@ class PooledResult:
             "n_clear": int((self.oof["label"] == "clear").sum()),
             "n_folds": self.n_folds,
             "fingerprint": self.fingerprint,
+            "group_by": self.group_by,
+            "n_groups": int(self.oof["group"].nunique()),
             "experiment": self.experiment_dir.name,
             "positive_class": POSITIVE_CLASS,
         }
@@ -73,7 +76,8 @@ class PooledResult:
         lines += [
             (f"pooled out-of-fold predictions: {len(self.oof)} images, "
              f"{int((self.oof['label'] == 'clear').sum())} clear, "
-             f"{self.n_folds} folds ({self.experiment_dir})"),
+             f"{self.n_folds} folds, {self.oof['group'].nunique()} groups by {self.group_by} "
+             f"({self.experiment_dir})"),
             format_table(self.table),
             (f"operating point: threshold {op.threshold:.3f}, precision "
              f"{_fmt(op.precision)}, recall {_fmt(op.recall)} ({op.rule})"),
@@ -125,8 +129,15 @@ def pool(
     op = choose_operating_point(table, oof["label"], oof["prob_clear"], min_precision, threshold)
     if optimistic:
         table["optimistic"] = True
+    first = infos[min(infos)]
     return PooledResult(
         oof=oof, table=table, operating_point=op, optimistic=optimistic,
-        experiment_dir=Path(experiment_dir), fingerprint=infos[min(infos)].fingerprint,
+        experiment_dir=Path(experiment_dir), fingerprint=first.fingerprint,
         min_precision=None if threshold is not None else min_precision,
+        group_by=group_by_of(first),
     )
+
+
+def group_by_of(info: RunInfo) -> str:
+    """The ``data.group_by`` a fold was trained with (folds before the key: station-night)."""
+    return str((info.settings.get("data") or {}).get("group_by", "station_night"))

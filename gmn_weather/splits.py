@@ -1,4 +1,5 @@
-"""Cross-validation folds grouped by station-night, written once per experiment.
+"""Cross-validation folds grouped (by station-night unless ``data.group_by`` says night or
+station), written once per experiment.
 
 Frames a few seconds apart are near-copies, so a fold split by frame leaks the validation
 set into training. :func:`assign_folds` uses scikit-learn's ``StratifiedGroupKFold`` so each
@@ -38,8 +39,9 @@ def assign_folds(table: pd.DataFrame, n_folds: int, split_seed: int) -> pd.DataF
     n_groups = table["group"].nunique()
     if n_groups < n_folds:
         raise SplitError(
-            f"data.n_folds={n_folds} but the data hold only {n_groups} station-night group(s) "
-            f"({', '.join(sorted(table['group'].unique())[:5])}); lower data.n_folds or add nights"
+            f"data.n_folds={n_folds} but the data hold only {n_groups} group(s) "
+            f"({', '.join(sorted(table['group'].unique())[:5])}); lower data.n_folds, add nights "
+            "or stations, or group otherwise (data.group_by)"
         )
     if table["label"].nunique() < 2:
         raise SplitError(

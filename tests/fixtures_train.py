@@ -2,8 +2,8 @@
 
 Clear frames are dark with bright stars; cloudy frames are flat grey with a little noise, so
 even one epoch of a tiny timm ``test_*`` model can tell something apart. Names follow
-``{ST}_{YYYYMMDD}_{HHMMSS}_{mmm}.png``; some frames lie after midnight UTC so the night rule
-(before 12:00 belongs to the previous date) matters for grouping.
+``{ST}_{YYYYMMDD}_{HHMMSS}_{mmm}.png``; some frames lie after midnight UTC, in the night (the
+capture session, its night id the UTC date it started) that began the evening before.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from gmn_base.formats import format_image_name, format_night, night_of
+from gmn_base.image_names import format_image_name
+from gmn_base.sessions import NIGHT_RULE
+from gmn_base.station_time import format_night
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -64,8 +66,9 @@ def make_dataset(root: Path, groups=GROUPS, per_group: int = 4, with_columns: bo
             clear = i % 2 == 0
             draw_frame(clear, rng, mode="L" if i < 2 else "RGB").save(image_dir / name)
             rows.append({"image_filename": name, "label": "clear" if clear else "cloudy",
-                         "station": station, "night": format_night(night_of(ts)),
-                         "timestamp": ts.isoformat(), "edge_distance_s": 30.0 * (i + 1)})
+                         "station": station, "night": format_night(start.date()),
+                         "timestamp": ts.isoformat(), "edge_distance_s": 30.0 * (i + 1),
+                         "night_rule": NIGHT_RULE})
     table = pd.DataFrame(rows)
     out = table if with_columns else table[["image_filename", "label"]]
     labels_csv = root / labels_name

@@ -15,10 +15,10 @@ from torchvision import transforms as T
 from gmn_weather.datamodule import GMNDataModule
 from gmn_weather.labelled_images import (
     LabelsError,
+    add_groups,
     apply_overrides,
     filter_edge_distance,
     load_labelled_images,
-    station_night_group,
     validate_labels,
     validate_overrides,
 )
@@ -44,16 +44,45 @@ def _table(groups_labels):
 
 # --- grouping -------------------------------------------------------------------------------
 
-def test_group_parsed_from_name_uses_night_rule():
-    # 02:00 UTC belongs to the previous date's night; 23:00 to its own date.
-    assert station_night_group("CAWEC2_20251107_020000_000.png") == "CAWEC2_20251106"
-    assert station_night_group("CAWEC2_20251106_230000_000.png") == "CAWEC2_20251106"
-    assert station_night_group("20251107_020000_000.png") == "unknown_20251106"
+def _grouped(names, group_by="station_night", **columns):
+    table = pd.DataFrame({"image_filename": names, "label": "clear", **columns})
+    return list(add_groups(table, "labels.csv", group_by)["group"])
 
 
-def test_group_prefers_station_night_columns():
-    assert station_night_group("whatever.png", "US0001", "20251108") == "US0001_20251108"
-    assert station_night_group("whatever.png", "US0001", 20251108.0) == "US0001_20251108"
+def test_groups_from_names_follow_the_frame_times_never_the_clock():
+    # Without a night column, a station's frames hours apart at most form one night: its id is
+    # the UTC date of its first frame (a Canadian capture across 12:00 UTC stays one night).
+    names = ["CABC01_20251107_011500_000.png", "CABC01_20251107_113000_000.png",
+             "CABC01_20251107_143000_000.png", "CABC01_20251108_011200_000.png",
+             "20251107_020000_000.png"]
+    assert _grouped(names) == ["CABC01_20251107"] * 3 + ["CABC01_20251108", "unknown_20251107"]
+
+
+def test_group_prefers_station_night_columns_and_groups_three_ways():
+    names = ["a.png", "b.png", "c.png"]
+    columns = {"station": ["US0001", "US0001", "HR000A"], "night": ["20251108", 20251109.0,
+                                                                    "20251108"]}
+    assert _grouped(names, **columns) == ["US0001_20251108", "US0001_20251109",
+                                          "HR000A_20251108"]
+    assert _grouped(names, "night", **columns) == ["20251108", "20251109", "20251108"]
+    assert _grouped(names, "station", **columns) == ["US0001", "US0001", "HR000A"]
+    with pytest.raises(LabelsError, match="data.group_by='nite'.*station_night, night, station"):
+        _grouped(names, "nite", **columns)
+
+
+def test_a_night_column_of_the_old_clock_rule_is_refused(tmp_path):
+    labels_csv, image_dir, table = make_dataset(tmp_path / "data")
+    table.drop(columns=["night_rule"]).to_csv(labels_csv, index=False)
+    with pytest.raises(LabelsError, match=r"older night rule \(no night_rule column.*rerun "
+                                          r"`python -m data_prep\.find` and `python -m "
+                                          r"data_prep\.label`"):
+        load_labelled_images(labels_csv, image_dir)
+    table.assign(night_rule="utc-noon/1").to_csv(labels_csv, index=False)
+    with pytest.raises(LabelsError, match="night_rule 'utc-noon/1'"):
+        load_labelled_images(labels_csv, image_dir)
+    # Without the night column the frame times group the images: accepted.
+    table.drop(columns=["night", "night_rule"]).to_csv(labels_csv, index=False)
+    assert load_labelled_images(labels_csv, image_dir)[0]["group"].nunique() == 6
 
 
 def test_groups_without_columns_match_groups_with_columns(tmp_path):
@@ -113,7 +142,7 @@ def test_empty_set_is_an_error(dataset):
 
 def test_more_folds_than_groups():
     table = _table([("g1", ["clear", "cloudy"]), ("g2", ["clear", "cloudy"])])
-    with pytest.raises(SplitError, match="n_folds=3 but the data hold only 2 station-night"):
+    with pytest.raises(SplitError, match=r"n_folds=3 but the data hold only 2 group\(s\).*data.group_by"):
         assign_folds(table, 3, 0)
 
 

@@ -58,17 +58,22 @@ def test_pretrained_offline_is_a_user_error_and_does_not_block_the_rerun(tmp_pat
 
 
 def test_folds_out_of_order_pool_after_the_last_one(tmp_path):
+    """Also one group per night across stations (data.group_by=night), recorded in the
+    pooled outputs."""
     make_dataset(tmp_path / "data")
     exp = tmp_path / "out" / "tiny_test_resnet_light"
     pooled_files = ("oof_predictions.csv", "threshold_table.csv", "pr_curve.png",
                     "operating_point.json")
     for k in (2, 0):
         cfg = compose_train(*tiny_overrides(tmp_path / "data", tmp_path / "out"), "logger=none",
-                            f"fold={k}", "trainer.max_epochs=0")
+                            f"fold={k}", "trainer.max_epochs=0", "data.group_by=night")
         assert train(cfg).pooled is None
         assert not any((exp / name).exists() for name in pooled_files)
+    splits = pd.read_csv(exp / "splits.csv", dtype={"group": str})
+    assert sorted(splits["group"].unique()) == ["20251106", "20251107", "20251108", "20251109"]
+    assert (splits.groupby("group")["fold"].nunique() == 1).all()  # a night in one fold
     cfg = compose_train(*tiny_overrides(tmp_path / "data", tmp_path / "out"), "logger=none",
-                        "fold=1", "trainer.max_epochs=0")
+                        "fold=1", "trainer.max_epochs=0", "data.group_by=night")
     result = train(cfg)
     assert all((exp / name).is_file() for name in pooled_files)
     oof = pd.read_csv(exp / "oof_predictions.csv")
@@ -77,6 +82,9 @@ def test_folds_out_of_order_pool_after_the_last_one(tmp_path):
     assert point["threshold"] == result.pooled.operating_point.threshold
     assert point["n_images"] == len(oof) and point["n_folds"] == 3
     assert point["rule"].startswith("highest recall with precision >= 0.95")
+    assert point["group_by"] == "night" and point["n_groups"] == 4
+    run_info = json.loads((exp / "fold_1" / "run_info.json").read_text())
+    assert run_info["settings"]["data"]["group_by"] == "night"
 
 
 def test_fast_dev_run_scores_one_batch_and_writes_no_partial_oof(tmp_path, caplog):
