@@ -85,10 +85,11 @@ def list_stations(source: RemoteSource, flux_root: str, configured: list[str],
     return sorted(stations)
 
 
-def station_timelapses(source: RemoteSource, video_root: str, station: str,
+def timelapse_switches(source: RemoteSource, video_root: str, station: str,
                        summary: StepSummary) -> list[Timelapse]:
-    """The timelapse names (folders and loose files) the server shows for ``station``; none
-    (and a note in the log) when it has no timelapse folder."""
+    """The timelapse names (folders and loose files) the server shows for ``station``: their
+    edges are the day/night switches that separate its sessions. None (and a note in the log)
+    when it has no timelapse folder."""
     path = station_dir(video_root, station)
     try:
         names = [e.name for e in list_folder(source, path, summary)]
@@ -116,7 +117,7 @@ def find_sessions(source: RemoteSource, flux_root: str, video_root: str, configu
                                 f"(station {station} in source.stations?)")
             continue
         folders, _other = parse_night_folders(names, station, suffixes)
-        sessions = group_sessions(folders, station_timelapses(source, video_root, station,
+        sessions = group_sessions(folders, timelapse_switches(source, video_root, station,
                                                               summary))
         chosen = select_sessions(sessions, window.since, window.until, window.last_n)
         summary.count("sessions", len(chosen))
