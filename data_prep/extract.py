@@ -49,7 +49,7 @@ from gmn_base.command_line import guard_secrets
 from gmn_base.day_night import UNKNOWN
 from gmn_base.image_names import format_image_name
 from gmn_base.session_intervals import SessionIntervals
-from gmn_base.sessions import CaptureSession, SessionLookup
+from gmn_base.sessions import CaptureSession, SessionLookup, SessionRule
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def listed_frames(ecfg: DictConfig, videos: list[LoadedVideo], summary: StepSumm
     return chosen
 
 
-def _session_frames(frames: list[FrameRef], found: SessionIntervals, rule
+def _session_frames(frames: list[FrameRef], found: SessionIntervals, rule: SessionRule
                     ) -> tuple[list[FrameRef], list[FrameRef]]:
     """A session's frames whose intervals are known, and those in a capture without file."""
     known, missing = [], []
@@ -84,8 +84,8 @@ def _session_frames(frames: list[FrameRef], found: SessionIntervals, rule
     return known, missing
 
 
-def _sample_session(ecfg: DictConfig, found: SessionIntervals, frames: list[FrameRef], rule,
-                    summary: StepSummary) -> list[FrameRef]:
+def _sample_session(ecfg: DictConfig, found: SessionIntervals, frames: list[FrameRef],
+                    rule: SessionRule, summary: StepSummary) -> list[FrameRef]:
     """``extract.per_night`` frames of one session; frames of captures without interval file
     are reported and not taken unless ``extract.require_intervals=false``."""
     session = found.session

@@ -37,7 +37,7 @@ class FrameLabel:
 
 
 def classify_time(ts: datetime, intervals: Sequence[Interval]) -> FrameLabel:
-    """Label one instant against one station-night's clear intervals (ends inclusive)."""
+    """Label one instant against its capture session's clear intervals (ends inclusive)."""
     if not intervals:
         return FrameLabel(CLOUDY, -math.inf)
     inside = [min((ts - s).total_seconds(), (e - ts).total_seconds())
