@@ -5,7 +5,8 @@ in a Lightning traceback, ``model.optimizer.lr=abc`` in a TypeError from
 torch, and ``analyze.threshold=2`` only failed when the last fold pooled, after training.
 :func:`check_job_settings` refuses such values in one line naming each key (rules by
 :mod:`gmn_base.settings`; the input size by :mod:`gmn_weather.preprocessing`, which owns
-it; the operating-point rule by :mod:`gmn_weather.thresholds`).
+it; the operating-point rule by :mod:`gmn_weather.thresholds`; ``data.group_by`` by
+:mod:`gmn_weather.labelled_images`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 
 from gmn_base.settings import check_settings, number, whole
+from gmn_weather.labelled_images import check_group_by
 from gmn_weather.preprocessing import input_size
 from gmn_weather.thresholds import check_rule
 
@@ -35,10 +37,11 @@ TRAINING_RULES = {
 
 
 def check_job_settings(cfg: DictConfig) -> None:
-    """Raise SettingError, InputSettingError or ThresholdSettingError naming the first kind
-    of bad value (every bad key of that kind)."""
+    """Raise SettingError, LabelsError (``data.group_by``), InputSettingError or
+    ThresholdSettingError naming the first kind of bad value (every bad key of that kind)."""
     values = OmegaConf.to_container(cfg, resolve=True)
     check_settings(values, TRAINING_RULES)
+    check_group_by((values.get("data") or {}).get("group_by", "station_night"))
     image_size = (values.get("data") or {}).get("image_size")
     if image_size is not None:
         input_size(image_size, None)

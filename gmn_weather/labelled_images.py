@@ -260,6 +260,12 @@ def _names(table: pd.DataFrame, source) -> list[ImageName]:
         ) from None
 
 
+def check_group_by(group_by: object) -> None:
+    """LabelsError naming ``data.group_by`` unless it is one of :data:`GROUPINGS`."""
+    if group_by not in GROUPINGS:
+        raise LabelsError(f"data.group_by={group_by!r}: expected one of {', '.join(GROUPINGS)}")
+
+
 def add_groups(table: pd.DataFrame, source: str | Path, group_by: str = "station_night"
                ) -> pd.DataFrame:
     """The table with a ``group`` column: ``{station}_{night}`` (``station_night``),
@@ -267,8 +273,7 @@ def add_groups(table: pd.DataFrame, source: str | Path, group_by: str = "station
     (``station``). Station and night come from the ``station``/``night`` columns where given
     (``data_prep.label`` writes the capture session's night id), else from the image name
     (``unknown`` for a station-less one) and :func:`clustered_nights`."""
-    if group_by not in GROUPINGS:
-        raise LabelsError(f"data.group_by={group_by!r}: expected one of {', '.join(GROUPINGS)}")
+    check_group_by(group_by)
     n = len(table)
     given_station = table["station"].tolist() if "station" in table.columns else [None] * n
     given_night = table["night"].tolist() if "night" in table.columns else [None] * n

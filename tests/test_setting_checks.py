@@ -67,6 +67,16 @@ def test_image_size_must_be_height_and_width(tmp_path, size):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_group_by_typo_is_named_before_any_folder(tmp_path):
+    make_dataset(tmp_path / "data")
+    cfg = compose_train(*tiny_overrides(tmp_path / "data", tmp_path / "out"),
+                        "data.group_by=stations")
+    with pytest.raises(LabelsError, match=r"^data.group_by='stations': expected one of "
+                                          r"station_night, night, station$"):
+        train(cfg)
+    assert not (tmp_path / "out").exists()
+
+
 def test_labels_header_with_blanks_after_the_commas_is_read(tmp_path):
     labels_csv, image_dir, table = make_dataset(tmp_path / "data")
     text = labels_csv.read_text().splitlines()
