@@ -133,6 +133,15 @@ def test_page_figures_come_from_the_pooled_metrics():
     assert page.curve_total_points == 8
 
 
+def test_the_page_names_the_grouping_that_made_the_folds():
+    assert _page().metrics.grouping == "station-night"  # before operating_point.json said
+    oof, _ = attach_metadata(OOF, _labels())
+    op = choose_operating_point(None, oof["label"], oof["prob_clear"], threshold=0.5).to_dict()
+    page = build_page("exp", oof, {**op, "group_by": "night"}, pd.DataFrame(),
+                      DataSources("labels.csv", "images"), experiment_overrides({0: None}))
+    assert page.metrics.grouping == "night (all stations)"
+
+
 def test_html_escapes_names_and_embeds_parsable_json():
     name = "a</script><script>alert(1)</script>"
     html = render_page(_page(name=name), [("oof_predictions.csv", "oof_predictions.csv")], "now")

@@ -20,11 +20,11 @@ import pandas as pd
 
 from gmn_base.errors import GMNFormatError
 from gmn_base.image_names import parse_image_name
+from gmn_weather.labelled_images import GROUPINGS
 from gmn_weather.pooled_metrics import PooledMetrics, by, pooled_metrics
 from gmn_weather.thresholds import DEFAULT_MIN_PREDICTED_CLEAR, OperatingPoint, exact_curve
 
 META_COLUMNS = ("station", "night", "timestamp", "edge_distance_s")
-GROUPING = "station-night"
 CELLS = {"fp": "false positive", "fn": "false negative", "tp": "true positive",
          "tn": "true negative"}
 
@@ -262,6 +262,13 @@ def operating_point_of(record: dict) -> OperatingPoint:
         min_predicted_clear=record.get("min_predicted_clear"))
 
 
+def grouping_of(operating_point: dict) -> str:
+    """What one cross-validation group was, from ``operating_point.json`` (``group_by``;
+    experiments from before the key grouped by station-night)."""
+    group_by = operating_point.get("group_by", "station_night")
+    return GROUPINGS.get(group_by, str(group_by))
+
+
 def build_page(name: str, oof: pd.DataFrame, operating_point: dict,
                threshold_table: pd.DataFrame, data: DataSources,
                overrides: ExperimentOverrides, limits: GalleryLimits = DEFAULT_LIMITS,
@@ -270,7 +277,7 @@ def build_page(name: str, oof: pd.DataFrame, operating_point: dict,
     op = operating_point_of(operating_point)
     min_precision = operating_point.get("min_precision")
     metrics = pooled_metrics(
-        oof, op, grouping=GROUPING,
+        oof, op, grouping=grouping_of(operating_point),
         min_precision=default_min_precision if min_precision is None else float(min_precision),
         min_predicted_clear=operating_point.get("min_predicted_clear")
         or DEFAULT_MIN_PREDICTED_CLEAR)
