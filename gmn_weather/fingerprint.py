@@ -15,8 +15,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from gmn_base.redaction import redact_secrets
 
-# Keys that do not change what a fold learns.
-_NOT_FINGERPRINTED = {
+# Keys that do not change what a fold learns (nor the experiment's name:
+# gmn_weather/experiment_names.py).
+NOT_FINGERPRINTED = {
     "data": {"num_workers"},
     "trainer": {"accelerator", "devices", "enable_progress_bar", "enable_model_summary",
                 "log_every_n_steps", "default_root_dir"},
@@ -29,7 +30,7 @@ def training_settings(cfg: DictConfig) -> dict:
     settings = {}
     for group in ("data", "model", "augmentation", "trainer"):
         section = dict(container.get(group) or {})
-        for key in _NOT_FINGERPRINTED.get(group, ()):
+        for key in NOT_FINGERPRINTED.get(group, ()):
             section.pop(key, None)
         settings[group] = section
     settings["seed"] = container.get("seed")

@@ -1,23 +1,57 @@
-"""How the composed Hydra config meets the library: the run-name resolver, the loggable copy.
+"""How the composed Hydra config meets the library: resolvers and the loggable copy.
 
 :func:`register_resolvers` must run before Hydra composes ``train.yaml`` (the entry points
-and tests call it): the ``gmn.run_name`` resolver names a job's folder (``fold_{k}`` or
+and tests call it). ``gmn.run_name`` names a job's folder (``fold_{k}``, ``cv`` or
 ``final``, by :func:`gmn_weather.experiment.run_name`) for Hydra's output dir and the
-loggers. :func:`loggable_config` is the resolved
-config as files and W&B may see it: no Hydra internals, no secrets.
+loggers. ``gmn.experiment_name`` and ``gmn.training_overrides`` read the running job's
+command-line overrides (``hydra.overrides.task``; none outside a Hydra job) and turn them
+into the experiment's name and its defining overrides (:mod:`gmn_weather.experiment_names`).
+``gmn.analyze_log_dir`` puts ``analyze.py``'s log under the experiment, or beside all of
+them for ``mode=compare``. :func:`loggable_config` is the resolved config as files and W&B
+may see it: no Hydra internals, no secrets.
 """
 
 from __future__ import annotations
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from gmn_base.redaction import redact_secrets
 from gmn_weather.experiment import run_name
+from gmn_weather.experiment_names import (
+    TrainingOverride,
+    experiment_name,
+    parse_training_overrides,
+)
+
+
+def job_training_overrides() -> list[TrainingOverride]:
+    """The running Hydra job's overrides that change training (none outside a Hydra job)."""
+    if not HydraConfig.initialized():
+        return []
+    hydra = HydraConfig.get()
+    return parse_training_overrides(hydra.overrides.task, hydra.runtime.choices.keys())
+
+
+def _experiment_name(stem: str) -> str:
+    return experiment_name(str(stem), job_training_overrides())
+
+
+def _training_overrides() -> list[str]:
+    return [o.canonical for o in job_training_overrides()]
+
+
+def _analyze_log_dir(mode: str, name: str) -> str:
+    return "logs/compare" if mode == "compare" else f"{name}/logs/analyze"
 
 
 def register_resolvers() -> None:
-    if not OmegaConf.has_resolver("gmn.run_name"):
-        OmegaConf.register_new_resolver("gmn.run_name", run_name)
+    for resolver_name, function in (("gmn.run_name", run_name),
+                                    ("gmn.experiment_name", _experiment_name),
+                                    ("gmn.training_overrides", _training_overrides),
+                                    ("gmn.analyze_log_dir", _analyze_log_dir)):
+        if not OmegaConf.has_resolver(resolver_name):
+            OmegaConf.register_new_resolver(resolver_name, function)
 
 
 def loggable_config(cfg: DictConfig) -> dict:

@@ -79,7 +79,7 @@ def make_dataset(root: Path, groups=GROUPS, per_group: int = 4, with_columns: bo
 def tiny_overrides(data_dir: Path, output_root: Path) -> list[str]:
     """Command-line overrides for a seconds-long CPU run on a :func:`make_dataset` folder."""
     return [f"paths.data_dir={data_dir}", f"paths.output_root={output_root}", "debug=tiny",
-            "data.batch_size=6", "logger=csv"]
+            "logger=csv"]
 
 
 def run_cli(script: str, *overrides: str, env: dict | None = None, timeout: int = 300,
@@ -96,15 +96,25 @@ def run_cli(script: str, *overrides: str, env: dict | None = None, timeout: int 
 
 
 def compose_train(*overrides: str, config_name: str = "train"):
-    """Compose a config in-process, the way Hydra's entry points do."""
+    """Compose a config in-process, the way Hydra's entry points do: Hydra's own record of
+    the job (its overrides name the experiment) is set, and the config handed over
+    without it, with the name and the defining overrides fixed as this job saw them."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
 
     from gmn_weather.hydra_config import register_resolvers
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose(config_name=config_name, overrides=list(overrides),
-                       return_hydra_config=False)
+        cfg = compose(config_name=config_name, overrides=list(overrides),
+                      return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+        cfg.name = str(cfg.name)
+        cfg.experiment_overrides = list(cfg.experiment_overrides)
+    return cfg
 
 
 def unreachable_hub(monkeypatch, tmp_path) -> int:

@@ -18,9 +18,9 @@ from gmn_weather.training import train
 
 
 def _fold0(data_dir, output_root, *extra):
+    """Train fold 0; return its experiment folder (named after the overrides)."""
     cfg = compose_train(*tiny_overrides(data_dir, output_root), "logger=none", "fold=0", *extra)
-    train(cfg)
-    return output_root / "tiny_test_resnet_light"
+    return train(cfg).run_dir.parent
 
 
 def test_changed_labels_refused_for_the_same_experiment(tmp_path):
@@ -38,10 +38,10 @@ def test_label_overrides_are_reported_at_start(tmp_path, caplog):
     pd.DataFrame({"image_filename": [table.loc[0, "image_filename"]],
                   "label": ["remove"]}).to_csv(overrides, index=False)
     with caplog.at_level("INFO"):
-        _fold0(tmp_path / "data", tmp_path / "out", f"data.label_overrides={overrides}",
-               "trainer.max_epochs=0")
+        exp = _fold0(tmp_path / "data", tmp_path / "out", f"data.label_overrides={overrides}",
+                     "trainer.max_epochs=0")
     assert "label overrides: 1 rows overridden" in caplog.text
-    splits = pd.read_csv(tmp_path / "out" / "tiny_test_resnet_light" / "splits.csv")
+    splits = pd.read_csv(exp / "splits.csv")
     assert len(splits) == len(table) - 1
 
 
@@ -61,9 +61,9 @@ def test_folds_out_of_order_pool_after_the_last_one(tmp_path):
     """Also one group per night across stations (data.group_by=night), recorded in the
     pooled outputs."""
     make_dataset(tmp_path / "data")
-    exp = tmp_path / "out" / "tiny_test_resnet_light"
+    exp = tmp_path / "out" / "tiny_test_resnet_light_max_epochs-0"
     pooled_files = ("oof_predictions.csv", "threshold_table.csv", "pr_curve.png",
-                    "operating_point.json")
+                    "operating_point.json", "pooled_metrics.json")
     for k in (2, 0):
         cfg = compose_train(*tiny_overrides(tmp_path / "data", tmp_path / "out"), "logger=none",
                             f"fold={k}", "trainer.max_epochs=0", "data.group_by=night")
