@@ -3,15 +3,19 @@
 :func:`pool_folds` reads ``splits.csv`` and every fold's predictions and run info from the
 :class:`~gmn_weather.experiment.ExperimentDir`, refuses folds trained under different
 configurations, pools them (:func:`gmn_weather.pooling.pool`, pure) and writes the pooled
-``oof_predictions.csv``, ``threshold_table.csv``, ``pr_curve.png`` and
-``operating_point.json`` (:func:`write_decision_files`), then the report page made from them
-(:func:`gmn_weather.report.write_report`). Used by the fold job that completes the set
-(:func:`pool_if_complete`, from the OOF callback) and by ``analyze.py``.
+``oof_predictions.csv``, ``threshold_table.csv``, ``pr_curve.png``, ``operating_point.json``
+and ``pooled_metrics.json`` (:func:`write_decision_files`), then the report page made from
+them (:func:`gmn_weather.report.write_report`). Used by the fold job that completes the set
+(:func:`pool_if_complete`, from the OOF callback), by ``mode=cv``, the feature baseline and
+``analyze.py``; their callers publish the result to W&B (:mod:`gmn_weather.wandb_outputs`)
+once the job's own W&B run has finished.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +25,17 @@ from gmn_base.atomic import atomic_path, write_csv, write_json
 from gmn_weather.experiment import ExperimentDir, check_same_configuration
 from gmn_weather.pooling import PooledResult, PoolingError, pool
 from gmn_weather.report import WrittenReport, write_report
-from gmn_weather.thresholds import OperatingPoint
+from gmn_weather.thresholds import DEFAULT_MIN_PREDICTED_CLEAR, OperatingPoint
 
 log = logging.getLogger(__name__)
+
+# The analyze.* keys that make the operating-point rule (the others say what to do after).
+RULE_KEYS = ("min_precision", "threshold", "threshold_step", "min_predicted_clear")
+
+
+def pooling_rule(analyze: Mapping) -> dict:
+    """The operating-point rule out of the ``analyze`` config section."""
+    return {key: analyze[key] for key in RULE_KEYS if key in analyze}
 
 
 def plot_pr_curve(path: Path, oof: pd.DataFrame, op: OperatingPoint, optimistic: bool,
@@ -64,6 +76,9 @@ def write_decision_files(experiment: ExperimentDir, result: PooledResult) -> Wri
     plot_pr_curve(experiment.pr_curve_png, result.oof, result.operating_point, result.optimistic,
                   f"{experiment.name}: {len(result.oof)} images, {result.n_folds} folds")
     write_json(experiment.operating_point_json, result.operating_point_record())
+    pooled_utc = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    write_json(experiment.pooled_metrics_json,
+               {**result.pooled_metrics_record(), "pooled_utc": pooled_utc})
     report = write_report(experiment)
     result.report_page = report.path
     return report
@@ -74,7 +89,8 @@ def _experiment(experiment: ExperimentDir | str | Path) -> ExperimentDir:
 
 
 def pool_folds(experiment: ExperimentDir | str | Path, min_precision: float = 0.95,
-               threshold: float | None = None, threshold_step: float = 0.05) -> PooledResult:
+               threshold: float | None = None, threshold_step: float = 0.05,
+               min_predicted_clear: int = DEFAULT_MIN_PREDICTED_CLEAR) -> PooledResult:
     """Pool every fold of an experiment and write the decision files; raise when impossible."""
     experiment = _experiment(experiment)
     splits = experiment.read_splits()
@@ -88,7 +104,8 @@ def pool_folds(experiment: ExperimentDir | str | Path, min_precision: float = 0.
     check_same_configuration(infos)
     fold_tables = {k: experiment.read_fold_oof(k) for k in range(n_folds)}
     result = pool(fold_tables, splits, infos, experiment.path, min_precision=min_precision,
-                  threshold=threshold, threshold_step=threshold_step)
+                  threshold=threshold, threshold_step=threshold_step,
+                  min_predicted_clear=min_predicted_clear)
     write_decision_files(experiment, result)
     return result
 
@@ -111,4 +128,4 @@ def pool_if_complete(experiment: ExperimentDir | str | Path, fingerprint: str,
                     "configuration; rerun them with these settings or set name=<new name>",
                     ", ".join(map(str, stale)), experiment.path)
         return None
-    return pool_folds(experiment, **rule)
+    return pool_folds(experiment, **pooling_rule(rule))

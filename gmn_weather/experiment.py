@@ -29,23 +29,31 @@ CHECKPOINTS = "checkpoints"
 THRESHOLD_TABLE_CSV = "threshold_table.csv"
 PR_CURVE_PNG = "pr_curve.png"
 OPERATING_POINT_JSON = "operating_point.json"
+POOLED_METRICS_JSON = "pooled_metrics.json"
+CV = "cv"
 FINAL = "final"
 MODEL_JSON = "model.json"
 MODEL_CKPT = "model.ckpt"
-DECISION_FILES = (OOF_CSV, THRESHOLD_TABLE_CSV, PR_CURVE_PNG, OPERATING_POINT_JSON)
+DECISION_FILES = (OOF_CSV, THRESHOLD_TABLE_CSV, PR_CURVE_PNG, OPERATING_POINT_JSON,
+                  POOLED_METRICS_JSON)
 REPORT_HTML = "report.html"
 REPORT_FILES = "report_files"
 # Hydra's record of the command-line overrides a job was started with (its output subdir).
 HYDRA_OVERRIDES_YAML = ".hydra/overrides.yaml"
+# Beside the experiments, in ${paths.output_root}: analyze.py mode=compare's table.
+COMPARISON_CSV = "comparison.csv"
 
 
 def run_name(mode: str, fold: object) -> str:
-    """A job's folder name: ``fold_{k}`` for a CV fold, ``final`` for the final model."""
+    """A job's folder name: ``fold_{k}`` for a CV fold, ``final`` for the final model,
+    ``cv`` for a ``mode=cv`` job (its log; the folds it trains get their own folders)."""
     if mode == "final":
         return FINAL
     if mode == "fold":
         return f"fold_{fold}"
-    raise ValueError(f"mode={mode!r}: expected 'fold' or 'final'")
+    if mode == CV:
+        return CV
+    raise ValueError(f"mode={mode!r}: expected 'fold', 'cv' or 'final'")
 
 
 class ExperimentError(RuntimeError):
@@ -67,6 +75,9 @@ class RunInfo:
     n_val: int | None = None
     fold_warnings: list[str] = field(default_factory=list)
     started_utc: str | None = None
+    # The command-line overrides that define the experiment (not fingerprinted: the settings
+    # they lead to are).
+    overrides: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -170,6 +181,10 @@ class ExperimentDir:
         return self.path / OPERATING_POINT_JSON
 
     @property
+    def pooled_metrics_json(self) -> Path:
+        return self.path / POOLED_METRICS_JSON
+
+    @property
     def report_html(self) -> Path:
         """The experiment's report page (gmn_weather.report), written with the decision files."""
         return self.path / REPORT_HTML
@@ -208,6 +223,11 @@ class ExperimentDir:
         if not self.operating_point_json.is_file():
             return None
         return json.loads(self.operating_point_json.read_text())
+
+    def read_pooled_metrics(self) -> dict | None:
+        if not self.pooled_metrics_json.is_file():
+            return None
+        return json.loads(self.pooled_metrics_json.read_text())
 
     def write_fold_oof(self, k: int, table: pd.DataFrame) -> Path:
         """Write fold ``k``'s out-of-fold predictions; return the file."""

@@ -1,8 +1,10 @@
-"""Pooling: the folds' out-of-fold predictions become one table and one operating point.
+"""Pooling: the folds' out-of-fold predictions become one table, one operating point and
+the pooled metrics experiments are compared by.
 
 Pure: from the fold tables (fold -> predictions), the experiment's split and the folds'
 run info to a :class:`PooledResult` (the pooled OOF table, the threshold table, the
-operating point and the record ``operating_point.json`` holds). Every image of the split
+operating point, the :class:`~gmn_weather.pooled_metrics.PooledMetrics`, and the records
+``operating_point.json`` and ``pooled_metrics.json`` hold). Every image of the split
 must be predicted exactly once. Nothing here reads or writes a file:
 :mod:`gmn_weather.decision_files` reads the fold files, checks that the folds share one
 configuration and writes the results.
@@ -18,7 +20,9 @@ import numpy as np
 import pandas as pd
 
 from gmn_weather.experiment import ExperimentError, RunInfo
+from gmn_weather.pooled_metrics import PooledMetrics, pooled_metrics
 from gmn_weather.thresholds import (
+    DEFAULT_MIN_PREDICTED_CLEAR,
     OperatingPoint,
     choose_operating_point,
     format_table,
@@ -28,6 +32,8 @@ from gmn_weather.thresholds import (
 
 OOF_COLUMNS = ["image_filename", "label", "group", "fold", "prob_clear"]
 POSITIVE_CLASS = "clear (predicted clear when prob_clear >= threshold)"
+# Key figures of pooled_metrics.json repeated in operating_point.json.
+KEY_FIGURES = ("ap", "auroc", "recall_at_min_precision", "precision_ci", "recall_ci")
 
 
 class PoolingError(ExperimentError):
@@ -43,6 +49,9 @@ class PooledResult:
     experiment_dir: Path
     fingerprint: str
     min_precision: float | None
+    metrics: PooledMetrics
+    settings: dict  # the folds' training settings (secret-free)
+    overrides: list[str]  # the command-line overrides that define the experiment
     group_by: str = "station_night"  # data.group_by: what one cross-validation group was
     report_page: Path | None = None  # report.html, once written beside the decision files
 
@@ -52,6 +61,7 @@ class PooledResult:
 
     def operating_point_record(self) -> dict:
         """The content of ``operating_point.json``."""
+        metrics = self.metrics.to_dict()
         return {
             **self.operating_point.to_dict(),
             "min_precision": self.min_precision,
@@ -65,6 +75,21 @@ class PooledResult:
             "n_groups": int(self.oof["group"].nunique()),
             "experiment": self.experiment_dir.name,
             "positive_class": POSITIVE_CLASS,
+            **{key: metrics[key] for key in KEY_FIGURES},
+        }
+
+    def pooled_metrics_record(self) -> dict:
+        """The content of ``pooled_metrics.json`` (and the pooled W&B run's summary)."""
+        op = self.operating_point
+        return {
+            "experiment": self.experiment_dir.name,
+            **self.metrics.to_dict(),
+            "rule": op.rule,
+            "met": op.met,
+            "min_predicted_clear": op.min_predicted_clear,
+            "optimistic": self.optimistic,
+            "fingerprint": self.fingerprint,
+            "overrides": list(self.overrides),
         }
 
     def report(self) -> str:
@@ -81,12 +106,23 @@ class PooledResult:
             format_table(self.table),
             (f"operating point: threshold {op.threshold:.3f}, precision "
              f"{_fmt(op.precision)}, recall {_fmt(op.recall)} ({op.rule})"),
+            self._metrics_line(),
         ]
         if not op.met:
             lines.append("WARNING: the requested precision was not reached")
         if self.report_page is not None:
             lines.append(f"report page: {self.report_page}")
         return "\n".join(lines)
+
+
+    def _metrics_line(self) -> str:
+        m = self.metrics
+        return (f"pooled AP {_fmt(m.ap)}, AUROC {_fmt(m.auroc)} (per fold AP {_fmt(m.fold_ap.min)}"
+                f"..{_fmt(m.fold_ap.max)}); recall at precision >= {m.min_precision:g}: "
+                f"{_fmt(m.recall_at_min_precision)}; 95% interval over {m.n_groups} "
+                f"{m.grouping} groups: precision {_fmt(m.precision_ci.low)}.."
+                f"{_fmt(m.precision_ci.high)}, recall {_fmt(m.recall_ci.low)}.."
+                f"{_fmt(m.recall_ci.high)}")
 
 
 def _fmt(value: float | None) -> str:
@@ -121,19 +157,24 @@ def pool(
     min_precision: float = 0.95,
     threshold: float | None = None,
     threshold_step: float = 0.05,
+    min_predicted_clear: int = DEFAULT_MIN_PREDICTED_CLEAR,
 ) -> PooledResult:
-    """Pool the folds and choose the operating point (``threshold`` fixes it instead)."""
+    """Pool the folds, choose the operating point (``threshold`` fixes it instead) and
+    compute the pooled metrics, bootstrapping over the folds' groups."""
     oof = pool_predictions(fold_tables, splits)
     optimistic = any(info.oof_weights == "best" for info in infos.values())
     table = threshold_table(oof["label"], oof["prob_clear"], threshold_grid(threshold_step))
-    op = choose_operating_point(table, oof["label"], oof["prob_clear"], min_precision, threshold)
+    op = choose_operating_point(table, oof["label"], oof["prob_clear"], min_precision, threshold,
+                                min_predicted_clear=min_predicted_clear)
+    first = infos[min(infos)]
+    metrics = pooled_metrics(oof, op, group_by_of(first), min_precision, min_predicted_clear)
     if optimistic:
         table["optimistic"] = True
-    first = infos[min(infos)]
     return PooledResult(
         oof=oof, table=table, operating_point=op, optimistic=optimistic,
         experiment_dir=Path(experiment_dir), fingerprint=first.fingerprint,
-        min_precision=None if threshold is not None else min_precision,
+        min_precision=None if threshold is not None else min_precision, metrics=metrics,
+        settings=dict(first.settings), overrides=list(first.overrides),
         group_by=group_by_of(first),
     )
 

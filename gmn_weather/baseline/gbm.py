@@ -18,11 +18,11 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from gmn_weather.baseline.feature_cache import image_feature_table
+from gmn_weather.pooling import OOF_COLUMNS
 from gmn_weather.splits import SPLIT_COLUMNS, SplitError, check_folds
 
 log = logging.getLogger(__name__)
 
-OOF_COLUMNS = [*SPLIT_COLUMNS, "prob_clear"]
 # scikit-learn's defaults, except early stopping: by default it switches on above 10 000
 # images and holds out part of the training folds, so results would change with data size.
 DEFAULT_PARAMS: dict[str, Any] = {"early_stopping": False}
