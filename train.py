@@ -1,4 +1,5 @@
-"""Train one cross-validation fold or the final model: see `python train.py --help`."""
+"""Train one cross-validation fold, every fold (mode=cv) or the final model: see
+`python train.py --help`."""
 
 import sys
 
@@ -24,7 +25,9 @@ def main(cfg: DictConfig) -> float | None:
     except USER_ERRORS as exc:
         print(f"train.py: {exc}", file=sys.stderr)
         sys.exit(1)
-    return result.metrics.get("val/auroc", result.metrics.get("val/loss"))
+    # optimized_metric (higher is better): pooled when the experiment is pooled, else this
+    # fold's own value of it; what Hydra's sweepers (hparams_search=optuna) optimise.
+    return result.objective
 
 
 if __name__ == "__main__":

@@ -204,13 +204,15 @@ class SkyClassifier(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         targets = batch["target"]
         loss = self._loss(self(batch["image"]), targets)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(targets))
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=len(targets))
         return loss
 
     def validation_step(self, batch, batch_idx):
         targets = batch["target"]
         logits = self(batch["image"])
-        self.log("val/loss", self._loss(logits, targets), on_epoch=True, batch_size=len(targets))
+        self.log("val/loss", self._loss(logits, targets), on_epoch=True, prog_bar=True,
+                 batch_size=len(targets))
         probs = torch.sigmoid(logits)
         self._val_classes.update(int(t) for t in targets.unique().tolist())
         for metric in (self.val_auroc, self.val_ap, self.val_acc):
@@ -219,7 +221,7 @@ class SkyClassifier(pl.LightningModule):
     def on_validation_epoch_end(self):
         # AUROC/AP are undefined for a single-class validation fold; log nothing then.
         if len(self._val_classes) == 2:
-            self.log("val/auroc", self.val_auroc.compute())
+            self.log("val/auroc", self.val_auroc.compute(), prog_bar=True)
             self.log("val/ap", self.val_ap.compute())
         if self._val_classes:
             self.log("val/acc", self.val_acc.compute())

@@ -1,5 +1,7 @@
 """Training jobs: one cross-validation fold (:func:`train_fold`) or the final model
-(:func:`train_final`); :func:`train` is the one dispatch on ``mode`` that ``train.py`` calls.
+(:func:`train_final`); :func:`train` is the one dispatch on ``mode`` that ``train.py`` calls
+(``mode=cv`` trains every fold in turn, :mod:`gmn_weather.cross_validation`;
+``model=features_gbm`` runs the feature baseline, :mod:`gmn_weather.baseline.experiment`).
 
 Both start alike (the run folder, the settings fingerprint, the seed) and share one fit:
 datamodule, model, loggers, callbacks and Trainer from the composed Hydra config, the
@@ -22,14 +24,18 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gmn_base.settings import SettingError
+from gmn_weather.baseline.experiment import is_feature_baseline, run_baseline
+from gmn_weather.baseline.feature_cache import FeatureError
+from gmn_weather.cross_validation import train_cv
 from gmn_weather.datamodule import GMNDataModule
-from gmn_weather.experiment import ExperimentDir, ExperimentError, RunDir, RunInfo
+from gmn_weather.experiment import ExperimentDir, ExperimentError, RunDir, RunInfo, run_name
 from gmn_weather.export import export_final
 from gmn_weather.fingerprint import fingerprint, training_settings
 from gmn_weather.hydra_config import loggable_config, register_resolvers
 from gmn_weather.job_settings import check_job_settings
 from gmn_weather.labelled_images import LabelsError
 from gmn_weather.model import BackboneSettingError, PretrainedWeightsError, backbone_data_config
+from gmn_weather.objective import ObjectiveSettingError, check_metric, fold_value, pooled_value
 from gmn_weather.pooling import PooledResult
 from gmn_weather.preprocessing import InputSettingError, describe, resolve_preprocessing
 from gmn_weather.splits import SplitError, compare_splits
@@ -41,13 +47,14 @@ from gmn_weather.trainer_setup import (
     job_loggers,
     quiet_lightning,
 )
+from gmn_weather.wandb_outputs import WandbStartError, log_final_artifact, publish_pooled
 
 log = logging.getLogger(__name__)
 
 # Errors whose message says what to change; entry points print them without a traceback.
 USER_ERRORS = (LabelsError, SplitError, ExperimentError, PretrainedWeightsError,
                BackboneSettingError, LoggerSetupError, InputSettingError, SettingError,
-               ThresholdSettingError)
+               ThresholdSettingError, FeatureError, ObjectiveSettingError, WandbStartError)
 
 
 @dataclass
@@ -57,6 +64,8 @@ class TrainResult:
     fingerprint: str
     pooled: PooledResult | None = None  # set by the fold job that completed the set
     card: dict | None = None  # final/model.json of a final job
+    # optimized_metric of the pooled experiment, else of this fold (gmn_weather/objective.py)
+    objective: float | None = None
 
 
 @dataclass
@@ -84,14 +93,45 @@ def _build(spec, **kwargs):
 
 
 def train(cfg: DictConfig) -> TrainResult:
-    """Train what ``mode`` says: one fold (``fold``) or the final model (``final``)."""
+    """Train what ``mode`` says: one fold (``fold``), every fold in turn (``cv``) or the
+    final model (``final``); publish the pooled results to W&B when this job pooled them,
+    and set the job's objective (``optimized_metric``, maximised)."""
     check_job_settings(cfg)
-    mode = str(cfg.mode)
-    if mode == "fold":
-        return train_fold(cfg)
-    if mode == "final":
-        return train_final(cfg)
-    raise ValueError(f"mode={mode!r}: expected 'fold' or 'final'")
+    mode, metric = str(cfg.mode), check_metric(str(cfg.optimized_metric))
+    if is_feature_baseline(cfg.model):
+        run = run_baseline(cfg)
+        result = TrainResult(run.run_dir, {}, run.fingerprint, pooled=run.pooled)
+    elif mode == "fold":
+        result = train_fold(cfg)
+    elif mode == "cv":
+        pooled = train_cv(cfg, train_fold)
+        experiment = ExperimentDir.of(cfg.paths.output_root, cfg.name)
+        result = TrainResult(experiment.path / run_name("cv", None), {}, pooled.fingerprint,
+                             pooled=pooled)
+    elif mode == "final":
+        result = train_final(cfg)
+    else:
+        raise ValueError(f"mode={mode!r}: expected 'fold', 'cv' or 'final'")
+    if result.pooled is not None:
+        publish_pooled(cfg, result.pooled)
+    result.objective = _objective(cfg, result, metric)
+    return result
+
+
+def _objective(cfg: DictConfig, result: TrainResult, metric: str) -> float | None:
+    """The pooled metric where the experiment is pooled under this job's settings, else the
+    same metric on this fold's OOF predictions; None when neither exists."""
+    if result.pooled is not None:
+        return pooled_value(result.pooled.pooled_metrics_record(), metric)
+    experiment = ExperimentDir.of(cfg.paths.output_root, cfg.name)
+    record = experiment.read_pooled_metrics()
+    if record is not None and record.get("fingerprint") == result.fingerprint:
+        return pooled_value(record, metric)
+    if str(cfg.mode) != "fold" or not experiment.fold(int(cfg.fold)).oof_csv.is_file():
+        return None
+    rule = cfg.analyze
+    return fold_value(experiment.read_fold_oof(int(cfg.fold)), metric,
+                      float(rule.min_precision), int(rule.min_predicted_clear))
 
 
 def _start_job(cfg: DictConfig, mode: str, fold: int | None) -> Job:
@@ -133,6 +173,7 @@ def _record_run(job: Job, datamodule: GMNDataModule) -> None:
         settings=job.settings, n_train=len(datamodule.train_table),
         n_val=len(datamodule.val_table), fold_warnings=datamodule.fold_warnings,
         started_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        overrides=list(job.cfg.get("experiment_overrides") or []),
     ))
     job.run.write_config(OmegaConf.to_yaml(loggable_config(job.cfg)))
 
@@ -180,6 +221,7 @@ def train_final(cfg: DictConfig) -> TrainResult:
         trainer, model = _fit(job, datamodule, loggers, [], limit_val_batches=0)
         card = export_final(job.experiment, model, job.fingerprint,
                             _trained_on(job, datamodule, int(trainer.current_epoch)))
+        log_final_artifact(loggers, job.experiment.final, job.experiment.name, card)
     return TrainResult(job.run.path, _metrics(trainer), job.fingerprint, card=card)
 
 

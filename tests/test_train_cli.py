@@ -1,8 +1,11 @@
-"""The commands users type, run for real: a multirun over three folds and two backbones,
-then the final model, predict.py and analyze.py on its outputs.
+"""The commands users type, run for real: a sweep of four experiments (three folds each,
+learning rate x augmentation) logged to W&B offline, the feature baseline on the same folds,
+``analyze.py mode=compare`` ranking them, then the final model, predict.py and analyze.py
+on their outputs.
 
-One module-scoped multirun (``python train.py -m fold=0,1,2 model.backbone=test_resnet,
-test_efficientnet``) feeds most assertions, to keep the suite fast.
+One module-scoped multirun (``python train.py -m fold=0,1,2 model.optimizer.lr=1e-3,3e-3
+augmentation=light,strong``) with the baseline and the comparison feeds most assertions, to
+keep the suite fast.
 """
 
 from __future__ import annotations
@@ -16,8 +19,22 @@ import numpy as np
 import pandas as pd
 import pytest
 from fixtures_train import REPO, compose_train, make_dataset, run_cli, tiny_overrides
+from fixtures_wandb import offline_runs
 
-BACKBONES = ("test_resnet", "test_efficientnet")
+LRS = ("0.001", "0.003")
+AUGMENTATIONS = ("light", "strong")
+FIRST = ("light", "0.001")
+BASELINE = "features_gbm_min_samples_leaf-2"
+POOLED_KEYS = {"ap", "auroc", "recall_at_min_precision", "threshold", "precision", "recall",
+               "precision_ci", "recall_ci", "fold_ap", "fold_auroc", "folds", "n_images",
+               "n_clear", "n_groups", "grouping", "overrides"}
+
+
+def wandb_env(root: Path) -> dict:
+    return {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": str(root / "wandb"),
+            "WANDB_CACHE_DIR": str(root / "wandb_cache"),
+            "WANDB_DATA_DIR": str(root / "wandb_data"),
+            "WANDB_CONFIG_DIR": str(root / "wandb_config")}
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +42,29 @@ def sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
     _, image_dir, table = make_dataset(root / "data")
     output_root = root / "outputs"
-    proc = run_cli("train.py", "-m", "fold=0,1,2", f"model.backbone={','.join(BACKBONES)}",
-                   *tiny_overrides(root / "data", output_root))
-    experiments = {b: output_root / f"tiny_{b}_light" for b in BACKBONES}
+    env = wandb_env(root)
+    common = [*tiny_overrides(root / "data", output_root), "logger=wandb", "tags=[sweep]"]
+    proc = run_cli("train.py", "-m", "fold=0,1,2", "model.optimizer.lr=1e-3,3e-3",
+                   "augmentation=light,strong", *common, env=env)
+    # The feature baseline on the same data (tiny: leaves of 2 images), in-process to save a
+    # start-up; then the comparison as users type it.
+    from gmn_weather.training import train
+
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, value in env.items():
+            patch.setenv(variable, value)
+        baseline = train(compose_train("mode=cv", "model=features_gbm", "model.min_samples_leaf=2",
+                                       *[o for o in common if o != "debug=tiny"]))
+    compare = run_cli("analyze.py", "mode=compare", f"paths.output_root={output_root}", env=env)
+    experiments = {(aug, lr): output_root / f"tiny_test_resnet_{aug}_lr-{lr}"
+                   for aug in AUGMENTATIONS for lr in LRS}
     return SimpleNamespace(root=root, data_dir=root / "data", image_dir=image_dir, table=table,
-                           output_root=output_root, experiments=experiments, proc=proc)
+                           output_root=output_root, experiments=experiments, proc=proc,
+                           baseline=baseline, compare=compare, env=env)
 
 
 def test_three_fold_runs_and_pooled_files(sweep):
-    exp = sweep.experiments["test_resnet"]
+    exp = sweep.experiments[FIRST]
     for k in range(3):
         fold = exp / f"fold_{k}"
         assert (fold / "oof_predictions.csv").is_file()
@@ -41,13 +72,13 @@ def test_three_fold_runs_and_pooled_files(sweep):
         assert (fold / ".hydra" / "config.yaml").is_file()  # Hydra's output dir is the fold's
         assert json.loads((fold / "run_info.json").read_text())["fold"] == k
     for name in ("splits.csv", "oof_predictions.csv", "threshold_table.csv", "pr_curve.png",
-                 "operating_point.json"):
+                 "operating_point.json", "pooled_metrics.json"):
         assert (exp / name).is_file(), name
     assert "operating point: threshold" in sweep.proc.stdout + sweep.proc.stderr
 
 
 def test_every_image_exactly_once_in_pooled_oof(sweep):
-    oof = pd.read_csv(sweep.experiments["test_resnet"] / "oof_predictions.csv")
+    oof = pd.read_csv(sweep.experiments[FIRST] / "oof_predictions.csv")
     assert list(oof.columns) == ["image_filename", "label", "group", "fold", "prob_clear"]
     assert sorted(oof["image_filename"]) == sorted(sweep.table["image_filename"])
     assert oof["image_filename"].is_unique
@@ -55,7 +86,7 @@ def test_every_image_exactly_once_in_pooled_oof(sweep):
 
 
 def test_no_group_in_train_and_validation_of_one_fold(sweep):
-    exp = sweep.experiments["test_resnet"]
+    exp = sweep.experiments[FIRST]
     splits = pd.read_csv(exp / "splits.csv")
     assert (splits.groupby("group")["fold"].nunique() == 1).all()
     for k in range(3):
@@ -68,7 +99,7 @@ def test_no_group_in_train_and_validation_of_one_fold(sweep):
 
 
 def test_threshold_table_counts_equal_recount(sweep):
-    exp = sweep.experiments["test_resnet"]
+    exp = sweep.experiments[FIRST]
     oof = pd.read_csv(exp / "oof_predictions.csv")
     table = pd.read_csv(exp / "threshold_table.csv")
     assert np.allclose(table["threshold"], np.round(np.arange(0, 1.0001, 0.05), 2))
@@ -80,22 +111,80 @@ def test_threshold_table_counts_equal_recount(sweep):
             (~predicted & ~clear).sum(), (~predicted & clear).sum())
 
 
-def test_backbone_sweep_gives_one_table_per_backbone(sweep):
-    tables = sorted(sweep.output_root.glob("*/threshold_table.csv"))
-    assert [t.parent.name for t in tables] == sorted(f"tiny_{b}_light" for b in BACKBONES)
-    backbones = {json.loads((sweep.experiments[b] / "fold_0" / "run_info.json").read_text())
-                 ["settings"]["model"]["backbone"] for b in BACKBONES}
-    assert backbones == set(BACKBONES)
+def test_sweep_over_any_key_gives_one_pooled_experiment_per_setting(sweep):
+    tables = sorted(p.parent for p in sweep.output_root.glob("tiny_*/threshold_table.csv"))
+    assert tables == sorted(sweep.experiments.values())
+    for (aug, lr), exp in sweep.experiments.items():
+        info = json.loads((exp / "fold_2" / "run_info.json").read_text())
+        assert info["settings"]["augmentation"]["name"] == aug
+        assert info["settings"]["model"]["optimizer"]["lr"] == float(lr)
+        assert info["overrides"] == [f"augmentation={aug}", "debug=tiny",
+                                     f"model.optimizer.lr={lr}"]
+        point = json.loads((exp / "operating_point.json").read_text())
+        metrics = json.loads((exp / "pooled_metrics.json").read_text())
+        assert POOLED_KEYS <= set(metrics) and metrics["experiment"] == exp.name
+        assert metrics["n_images"] == len(sweep.table) and metrics["n_groups"] == 6
+        assert metrics["grouping"] == "station_night" and len(metrics["folds"]) == 3
+        oof = pd.read_csv(exp / "oof_predictions.csv")
+        assert 0 <= metrics["precision_ci"]["low"] <= metrics["precision"] \
+            <= metrics["precision_ci"]["high"] <= 1
+        for key in ("ap", "auroc", "recall_at_min_precision", "threshold", "precision_ci"):
+            assert point[key] == metrics[key], key  # key figures repeated for the reader
+        clear = oof["label"] == "clear"
+        assert metrics["tp"] == int((clear & (oof["prob_clear"] >= metrics["threshold"])).sum())
+
+
+def test_compare_ranks_the_four_experiments_and_the_baseline(sweep):
+    table = pd.read_csv(sweep.output_root / "comparison.csv")
+    names = sorted([*(p.name for p in sweep.experiments.values()), BASELINE])
+    assert sorted(table["name"]) == names
+    assert list(table["rank"]) == [1, 2, 3, 4, 5]
+    assert list(table["ap"]) == sorted(table["ap"], reverse=True)  # optimized_metric=ap
+    for _, row in table.iterrows():
+        metrics = json.loads((sweep.output_root / row["name"] / "pooled_metrics.json").read_text())
+        assert row["ap"] == pytest.approx(metrics["ap"])
+        assert row["threshold"] == pytest.approx(metrics["threshold"])
+        assert row["n_images"] == len(sweep.table) and row["status"] == "pooled"
+    baseline = table.set_index("name").loc[BASELINE]
+    assert baseline["overrides"] == "model=features_gbm model.min_samples_leaf=2"
+    assert sweep.baseline.objective == pytest.approx(baseline["ap"])  # what train.py returns
+    assert "ranked by ap" in sweep.compare.stdout and BASELINE in sweep.compare.stdout
+    # The baseline trained on the very folds of the networks.
+    network_splits = (sweep.experiments[FIRST] / "splits.csv").read_bytes()
+    assert (sweep.output_root / BASELINE / "splits.csv").read_bytes() == network_splits
+    for k in range(3):
+        assert (sweep.output_root / BASELINE / f"fold_{k}" / "oof_predictions.csv").is_file()
+
+
+def test_wandb_holds_one_pooled_run_per_experiment(sweep):
+    runs = offline_runs(sweep.output_root)
+    pooled = {r.run.run_group: r for r in runs if r.run.job_type == "pooled"}
+    assert sorted(pooled) == sorted([*(p.name for p in sweep.experiments.values()), BASELINE])
+    assert len([r for r in runs if r.run.job_type == "pooled"]) == 5
+    for name, run in pooled.items():
+        assert run.run.display_name == "pooled" and list(run.run.tags) == ["sweep"]
+        assert POOLED_KEYS <= set(run.summary)
+        metrics = json.loads((sweep.output_root / name / "pooled_metrics.json").read_text())
+        assert run.summary["ap"] == pytest.approx(metrics["ap"])
+        assert {"pr_curve", "threshold_table", "oof_predictions", "fold_metrics"} <= run.history_keys
+        assert len(run.table_rows("oof_predictions")) == len(sweep.table)
+        assert len(run.table_rows("threshold_table")) == 21
+        assert {"overrides", "fingerprint", "model", "data"} <= run.config_keys
+    folds = [r for r in runs if r.run.job_type == "fold"]
+    assert len(folds) == 12  # the networks' folds; the baseline has no curves to show
+    assert {r.run.run_group for r in folds} == {p.name for p in sweep.experiments.values()}
+    assert all({"train/loss", "val/loss", "val/auroc"} <= r.history_keys for r in folds)
 
 
 def test_same_command_same_seed_identical_splits_and_oof(sweep, tmp_path):
     """Fold 0 again, in-process, into a fresh output root: same splits, same probabilities."""
     from gmn_weather.training import train
 
-    cfg = compose_train("fold=0", "model.backbone=test_resnet",
+    cfg = compose_train("fold=0", "model.optimizer.lr=0.001",
                         *tiny_overrides(sweep.data_dir, tmp_path / "again"))
     train(cfg)
-    first, again = sweep.experiments["test_resnet"], tmp_path / "again" / "tiny_test_resnet_light"
+    first = sweep.experiments[FIRST]
+    again = tmp_path / "again" / first.name
     assert (first / "splits.csv").read_bytes() == (again / "splits.csv").read_bytes()
     oof_first = pd.read_csv(first / "fold_0" / "oof_predictions.csv")
     oof_again = pd.read_csv(again / "fold_0" / "oof_predictions.csv")
@@ -107,22 +196,34 @@ def test_other_settings_under_the_same_name_are_refused(sweep):
     from gmn_weather.experiment import ExperimentError
     from gmn_weather.training import train
 
-    cfg = compose_train("fold=0", "model.backbone=test_resnet", "seed=7",
+    cfg = compose_train("fold=0", "model.optimizer.lr=1e-3", "seed=7",
+                        f"name={sweep.experiments[FIRST].name}",
                         *tiny_overrides(sweep.data_dir, sweep.output_root))
     with pytest.raises(ExperimentError, match="different configuration \\(seed: 42 vs 7\\).*name="):
         train(cfg)
 
 
-def test_final_model_and_predict_follow_embedded_threshold(sweep, tmp_path):
+def test_final_model_and_predict_follow_embedded_threshold(sweep, tmp_path, monkeypatch):
     from gmn_weather.training import train
 
-    cfg = compose_train("mode=final", "model.backbone=test_resnet",
-                        *tiny_overrides(sweep.data_dir, sweep.output_root))
+    for variable, value in sweep.env.items():
+        monkeypatch.setenv(variable, value)
+    cfg = compose_train("mode=final", "model.optimizer.lr=1e-3",
+                        *tiny_overrides(sweep.data_dir, sweep.output_root), "logger=wandb")
     result = train(cfg)
-    final = sweep.experiments["test_resnet"] / "final"
+    exp = sweep.experiments[FIRST]
+    final = exp / "final"
     card = json.loads((final / "model.json").read_text())
-    point = json.loads((sweep.experiments["test_resnet"] / "operating_point.json").read_text())
+    point = json.loads((exp / "operating_point.json").read_text())
     assert result.card["threshold"] == card["threshold"] == point["threshold"]
+    # The pooled metric of the experiment is what the final job returns to a sweeper.
+    pooled = json.loads((exp / "pooled_metrics.json").read_text())
+    assert result.objective == pooled["ap"]
+    (run,) = offline_runs(final / "wandb")
+    (artifact,) = run.artifacts
+    assert artifact.type == "model" and artifact.name == "sky-classifier"
+    assert set(artifact.aliases) == {"latest", exp.name}
+    assert {entry.path for entry in artifact.manifest.contents} == {"model.ckpt", "model.json"}
     assert card["backbone"] == "test_resnet"
     assert card["input"]["resize"] == [32, 56] and card["input"]["channels"] == 3
     assert card["input"]["mean"] == [0.485, 0.456, 0.406]
@@ -162,11 +263,39 @@ def test_final_model_and_predict_follow_embedded_threshold(sweep, tmp_path):
     assert summary.n_clear == len(sweep.table) and summary.threshold == 0.0
 
 
+def test_another_rule_says_final_is_stale_and_update_final_refreshes_it(sweep, tmp_path):
+    """analyze.py with another rule names final/'s old threshold; update_final rewrites it."""
+    from gmn_weather.analysis import analyze
+    from gmn_weather.training import train
+
+    overrides = ["model.optimizer.lr=3e-3", *tiny_overrides(sweep.data_dir, tmp_path / "out")]
+    shutil.copytree(sweep.experiments[("light", "0.003")], tmp_path / "out" /
+                    sweep.experiments[("light", "0.003")].name, ignore=shutil.ignore_patterns("wandb"))
+    train(compose_train("mode=final", *overrides))
+    model_json = tmp_path / "out" / sweep.experiments[("light", "0.003")].name / "final" / "model.json"
+    before = json.loads(model_json.read_text())
+    rule = ["analyze.threshold=0.25"]
+    text = analyze(compose_train(*overrides, *rule, config_name="analyze"), [*overrides, *rule])
+    assert f"still carries threshold {before['threshold']:.4g}" in text
+    assert "analyze.update_final=true" in text.splitlines()[-1]
+    assert json.loads(model_json.read_text()) == before  # nothing changed without asking
+    text = analyze(compose_train(*overrides, *rule, "analyze.update_final=true",
+                                 config_name="analyze"))
+    after = json.loads(model_json.read_text())
+    assert after["threshold"] == 0.25 and "analyze.threshold=0.25" in after["threshold_source"]
+    assert after["operating_point"]["threshold"] == 0.25
+    assert after["threshold_history"][-1]["threshold"] == before["threshold"]
+    assert f"threshold {before['threshold']:.4g} -> 0.25" in text
+
+
 def test_analyze_rule_override_and_refusal_of_mixed_folds(sweep, tmp_path):
-    proc = run_cli("analyze.py", "debug=tiny", f"paths.output_root={sweep.output_root}",
-                   "model.backbone=test_efficientnet", "analyze.threshold=0.5")
+    # The overrides that trained an experiment find it (a copy: the sweep's stays as pooled).
+    source = sweep.experiments[("strong", "0.003")]
+    shutil.copytree(source, tmp_path / "outputs" / source.name)
+    proc = run_cli("analyze.py", "debug=tiny", f"paths.output_root={tmp_path / 'outputs'}",
+                   "model.optimizer.lr=3e-3", "augmentation=strong", "analyze.threshold=0.5")
     assert "fixed threshold (analyze.threshold=0.5)" in proc.stdout
-    point = json.loads((sweep.experiments["test_efficientnet"] / "operating_point.json").read_text())
+    point = json.loads((tmp_path / "outputs" / source.name / "operating_point.json").read_text())
     assert point["threshold"] == 0.5 and point["min_precision"] is None
     page = sweep.experiments["test_efficientnet"] / "report.html"
     assert f"report page: {page}" in proc.stdout
@@ -176,7 +305,7 @@ def test_analyze_rule_override_and_refusal_of_mixed_folds(sweep, tmp_path):
     assert "<code>model.backbone=test_efficientnet</code>" in html and "<code>debug=tiny</code>" in html
 
     mixed = tmp_path / "outputs" / "mixed"
-    shutil.copytree(sweep.experiments["test_resnet"], mixed)
+    shutil.copytree(sweep.experiments[FIRST], mixed)
     info_path = mixed / "fold_1" / "run_info.json"
     info = json.loads(info_path.read_text())
     info["fingerprint"] = "0000"
@@ -212,7 +341,7 @@ def test_debug_configs_compose():
     assert ref.trainer.max_epochs == 10 and ref.data.batch_size == 32 and ref.data.n_folds == 3
     for config_name in ("analyze", "predict"):  # experiments compose there as in training
         other = compose_train("experiment=reference", "debug=tiny", config_name=config_name)
-        assert other.name == "tiny_test_resnet_reference"
+        assert other.name == "tiny_reference_test_resnet"
     default = compose_train()
     assert default.name == "resnet18_light" and default.paths.output_root == "outputs"
     assert default.data.labels_csv == "data/extracted_night_labels.csv"

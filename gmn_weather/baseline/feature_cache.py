@@ -10,6 +10,7 @@ missing or cannot be decoded is an error naming it (its features are never inven
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,17 @@ KEY_COLUMNS = ["image_filename", "size_bytes", "mtime_ns", "features_version"]
 CACHE_COLUMNS = KEY_COLUMNS + list(FEATURE_NAMES)
 # Pillow modes read as they are; any other (palette, alpha, CMYK ...) is converted to RGB.
 DIRECT_MODES = {"L", "RGB", "I;16", "I;16B", "I;16L", "I"}
+
+
+FEATURE_CACHE_DIR = "feature_cache"
+
+
+def cache_path_for(output_root: str | Path, image_dir: str | Path) -> Path:
+    """The cache of one image folder, beside the experiments: ``feature_cache/{name}_{hash}.csv``
+    (the hash of the folder's absolute path, so two folders never share a cache)."""
+    folder = Path(image_dir).resolve()
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    return Path(output_root) / FEATURE_CACHE_DIR / f"{folder.name}_{digest}.csv"
 
 
 class FeatureError(RuntimeError):
