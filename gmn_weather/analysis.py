@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from gmn_weather.compare import compare_experiments, format_comparison
 from gmn_weather.decision_files import pool_folds, pooling_rule
 from gmn_weather.experiment import ExperimentDir, ExperimentError
+from gmn_weather.final_threshold import final_threshold_lag, refresh_final_threshold
 from gmn_weather.objective import ObjectiveSettingError, check_metric
 from gmn_weather.thresholds import ThresholdSettingError, check_rule
 from gmn_weather.wandb_outputs import WandbStartError, publish_pooled
@@ -43,9 +44,6 @@ def refresh_command(task_overrides: Sequence[str]) -> str:
 
 
 def pool_experiment(cfg: DictConfig, task_overrides: Sequence[str] = ()) -> str:
-    # Imported here: export loads torch, which mode=compare does without.
-    from gmn_weather.export import final_threshold_lag, refresh_final_threshold
-
     check_rule(**cfg.analyze)
     experiment = ExperimentDir.of(cfg.paths.output_root, cfg.name)
     result = pool_folds(experiment, **pooling_rule(cfg.analyze))

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from gmn_weather.experiment import ExperimentDir, FinalDir
 from gmn_weather.pooling import PooledResult
@@ -38,10 +38,14 @@ class WandbStartError(RuntimeError):
 
 
 def wandb_spec(cfg: DictConfig) -> dict | None:
-    """The ``logger`` entry that starts W&B (its project and entity), or None without one."""
+    """Project and entity of the ``logger`` entry that starts W&B, or None without one.
+
+    Only those two keys are read: the others name a training job's run (``${fold}``), which
+    analyze.py's config does not have.
+    """
     for spec in (cfg.get("logger") or {}).values():
         if spec is not None and spec.get("_target_") == WANDB_LOGGER_TARGET:
-            return OmegaConf.to_container(spec, resolve=True)
+            return {"project": spec.get("project"), "entity": spec.get("entity")}
     return None
 
 

@@ -64,6 +64,22 @@ def test_perfectly_separated_scores_give_recall_1_at_precision_1_through_analyze
     assert "precision 1.000, recall 1.000" in text
 
 
+def test_analyze_with_wandb_logs_the_pooled_run(tmp_path, monkeypatch):
+    from fixtures_wandb import offline_runs
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb_dir"))
+    prob, labels = separated()
+    exp = write_experiment(tmp_path / "out", "separated", prob, labels)
+    analyze(compose_train(f"paths.output_root={tmp_path / 'out'}", "name=separated",
+                          "logger=wandb", "tags=[again]", config_name="analyze"))
+    (run,) = offline_runs(exp.path / "wandb")
+    assert (run.run.job_type, run.run.display_name, run.run.run_group) == ("pooled", "pooled",
+                                                                           "separated")
+    assert list(run.run.tags) == ["again"] and run.summary["recall"] == 1.0
+    assert len(run.table_rows("oof_predictions")) == 60
+
+
 def test_min_predicted_clear_reaches_the_rule_and_grouping_comes_from_the_settings(tmp_path):
     prob, labels = separated()
     prob[0] = 0.99  # one very confident clear image above the rest

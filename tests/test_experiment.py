@@ -27,6 +27,8 @@ def test_every_path_of_the_contract(tmp_path):
     assert exp.threshold_table_csv == root / "threshold_table.csv"
     assert exp.pr_curve_png == root / "pr_curve.png"
     assert exp.operating_point_json == root / "operating_point.json"
+    assert exp.pooled_metrics_json == root / "pooled_metrics.json"
+    assert exp.report_html == root / "report.html"
     fold = exp.fold(2)
     assert fold.path == root / "fold_2" and exp.run("fold", 2) == fold
     assert fold.oof_csv == root / "fold_2" / "oof_predictions.csv"
@@ -36,9 +38,10 @@ def test_every_path_of_the_contract(tmp_path):
     assert exp.final == FinalDir(root / "final") == exp.run("final", 0)
     assert exp.final.model_json == root / "final" / "model.json"
     assert exp.final.model_ckpt == root / "final" / "model.ckpt"
-    assert [run_name("fold", 0), run_name("final", None)] == ["fold_0", "final"]
-    with pytest.raises(ValueError, match="mode='cv'"):
-        run_name("cv", 0)
+    assert [run_name("fold", 0), run_name("final", None), run_name("cv", 0)] == \
+        ["fold_0", "final", "cv"]  # a mode=cv job's own log; its folds are fold_k
+    with pytest.raises(ValueError, match="mode='folds'"):
+        run_name("folds", 0)
 
 
 def test_run_info_round_trip_and_older_files(tmp_path):

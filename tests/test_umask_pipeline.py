@@ -39,11 +39,12 @@ from gmn_weather.training import train
 
 data, outputs, predictions = sys.argv[1:4]
 overrides = [f"paths.data_dir={data}", f"paths.output_root={outputs}", "debug=tiny",
-             "data.n_folds=2", "data.batch_size=6", "logger=csv"]
+             "data.n_folds=2", "logger=csv"]
 for fold in (0, 1):
     train(compose_train(f"fold={fold}", *overrides))
 train(compose_train("mode=final", *overrides))
-run(f"{outputs}/tiny_test_resnet_light/final", f"{data}/extracted_day", predictions, batch_size=4)
+run(f"{outputs}/tiny_test_resnet_light_n_folds-2/final", f"{data}/extracted_day", predictions,
+    batch_size=4)
 """
 
 
@@ -67,12 +68,13 @@ def test_every_output_file_follows_the_umask(tmp_path, umask):
     _run(["-c", TRAIN_AND_PREDICT, str(data), str(outputs), str(predictions),
           str(REPO / "tests")], umask)
 
-    experiment = outputs / "tiny_test_resnet_light"
+    experiment = outputs / "tiny_test_resnet_light_n_folds-2"  # named by its training override
     expected_outputs = [
         data / "archive" / "truth.csv", data / "nights.csv", data / "good_weather_dates.json",
         data / "download_manifest.csv", data / "extracted_night_labels.csv",
         data / "night_to_day_manifest.csv", experiment / "splits.csv",
         experiment / "oof_predictions.csv", experiment / "operating_point.json",
+        experiment / "pooled_metrics.json",
         experiment / "threshold_table.csv", experiment / "fold_0" / "oof_predictions.csv",
         experiment / "fold_0" / "checkpoints" / "last.ckpt", experiment / "final" / "model.ckpt",
         experiment / "final" / "model.json", predictions,
