@@ -18,8 +18,8 @@ import pytest
 from fixtures_gemini import files_containing
 from fixtures_sshd import make_small_archive
 from fixtures_train import compose_train, make_dataset, run_cli
+from fixtures_wandb import read_wandb_records
 from omegaconf import OmegaConf
-from test_wandb import read_wandb_records
 
 from gmn_base.command_line import SecretOverrideError, protect_argv, protect_overrides
 from gmn_base.redaction import REDACTED, is_secret_key, redact_secrets
@@ -162,11 +162,11 @@ def test_training_commands_write_no_secret(tmp_path):
            "WANDB_SILENT": "true", "WANDB_API_KEY": SECRETS["env_wandb"],
            "GEMINI_API_KEY": SECRETS["env_gemini"]}
     common = [*_secret_overrides(tmp_path / "conf"), f"paths.data_dir={data}",
-              f"paths.output_root={out}", "debug=tiny", "data.batch_size=6", "data.n_folds=2"]
+              f"paths.output_root={out}", "debug=tiny", "data.n_folds=2"]
     folds = run_cli("train.py", "-m", *common, "fold=0,1", "hydra/launcher=joblib",
                     "logger=wandb", env=env)
     pooled = run_cli("analyze.py", *common, env=env)
-    exp = out / "tiny_test_resnet_light"
+    exp = out / "tiny_test_resnet_light_n_folds-2"  # named by its training override
     predicted = run_cli("predict.py", *common, f"input={data / 'converted_day'}",
                         f"checkpoint={exp / 'fold_0' / 'checkpoints' / 'last.ckpt'}",
                         f"output={tmp_path / 'predictions.csv'}", env=env)

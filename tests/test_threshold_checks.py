@@ -76,7 +76,7 @@ def final_model(tmp_path_factory):
     make_dataset(root / "data")
     train(compose_train(*tiny_overrides(root / "data", root / "out"), "logger=none",
                         "mode=final", "trainer.max_epochs=0"))
-    return root, root / "out" / "tiny_test_resnet_light" / "final"
+    return root, root / "out" / "tiny_test_resnet_light_max_epochs-0" / "final"
 
 
 def test_model_json_with_a_threshold_out_of_range_is_refused_by_name(final_model, tmp_path):
