@@ -4,11 +4,10 @@ see `python analyze.py --help`."""
 import sys
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from gmn_base.command_line import guard_secrets
-from gmn_weather.hydra_config import register_resolvers
+from gmn_weather.hydra_config import register_resolvers, task_overrides
 
 register_resolvers()
 
@@ -19,7 +18,7 @@ def main(cfg: DictConfig) -> None:
     from gmn_weather.analysis import USER_ERRORS, analyze
 
     try:
-        print(analyze(cfg, list(HydraConfig.get().overrides.task)))
+        print(analyze(cfg, task_overrides()))
     except USER_ERRORS as exc:
         print(f"analyze: {exc}", file=sys.stderr)
         sys.exit(1)

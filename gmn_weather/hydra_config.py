@@ -30,7 +30,15 @@ def job_training_overrides() -> list[TrainingOverride]:
     if not HydraConfig.initialized():
         return []
     hydra = HydraConfig.get()
-    return parse_training_overrides(hydra.overrides.task, hydra.runtime.choices.keys())
+    return parse_training_overrides(task_overrides(), hydra.runtime.choices.keys())
+
+
+def task_overrides() -> list[str]:
+    """The running Hydra job's command-line overrides as typed: interpolations stay text (a
+    secret given on the command line is an ``${oc.env:...}`` by now and must stay one)."""
+    if not HydraConfig.initialized():
+        return []
+    return OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)
 
 
 def _experiment_name(stem: str) -> str:

@@ -65,6 +65,7 @@ class OfflineRun:
     history_keys: set = field(default_factory=set)
     config_keys: set = field(default_factory=set)
     artifacts: list = field(default_factory=list)  # ArtifactRecords
+    environments: list = field(default_factory=list)  # EnvironmentRecords (system metadata)
 
     def table_rows(self, key: str) -> list:
         """Rows of the wandb.Table logged under ``key`` (its JSON file in files/)."""
@@ -108,6 +109,8 @@ def offline_run(folder: Path) -> OfflineRun:
             result.config_keys |= {_key(u) for u in record.config.update}
         elif kind == "artifact":
             result.artifacts.append(record.artifact)
+        elif kind == "environment":
+            result.environments.append(record.environment)
     for key, parts in nested.items():
         if key not in result.summary:
             result.summary[key] = parts

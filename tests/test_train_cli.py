@@ -170,6 +170,7 @@ def test_wandb_holds_one_pooled_run_per_experiment(sweep):
         assert len(run.table_rows("oof_predictions")) == len(sweep.table)
         assert len(run.table_rows("threshold_table")) == 21
         assert {"overrides", "fingerprint", "model", "data"} <= run.config_keys
+        assert not any(e.args or e.program for e in run.environments)  # no command line
     folds = [r for r in runs if r.run.job_type == "fold"]
     assert len(folds) == 12  # the networks' folds; the baseline has no curves to show
     assert {r.run.run_group for r in folds} == {p.name for p in sweep.experiments.values()}
