@@ -80,7 +80,7 @@ def write_decision_files(experiment: ExperimentDir, result: PooledResult) -> Wri
     write_json(experiment.pooled_metrics_json,
                {**result.pooled_metrics_record(), "pooled_utc": pooled_utc})
     report = write_report(experiment)
-    result.report_page = report.path
+    result.report_page, result.written_report = report.path, report
     return report
 
 

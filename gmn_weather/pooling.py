@@ -15,12 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from gmn_weather.experiment import ExperimentError, RunInfo
 from gmn_weather.pooled_metrics import PooledMetrics, pooled_metrics
+
+if TYPE_CHECKING:  # the report is written from this result, never the other way round
+    from gmn_weather.report import WrittenReport
 from gmn_weather.thresholds import (
     DEFAULT_MIN_PREDICTED_CLEAR,
     OperatingPoint,
@@ -54,6 +58,7 @@ class PooledResult:
     overrides: list[str]  # the command-line overrides that define the experiment
     group_by: str = "station_night"  # data.group_by: what one cross-validation group was
     report_page: Path | None = None  # report.html, once written beside the decision files
+    written_report: WrittenReport | None = None  # that page's content (its gallery: W&B)
 
     @property
     def n_folds(self) -> int:

@@ -4,8 +4,8 @@ Fold runs only ever see a third of the data; the numbers worth comparing are poo
 experiment gets one W&B run of its own in its group (``job_type=pooled``, name ``pooled``)
 when its folds are pooled: the summary is ``pooled_metrics.json`` (pooled AP, AUROC,
 recall at the minimum precision, the operating point, intervals, per-fold spread), with the
-PR curve as an image and the threshold table, the per-fold figures and the OOF predictions
-as tables; its config is the folds' training settings (secret-free) and the overrides that
+PR curve as an image and the threshold table, the per-fold figures, the OOF predictions
+and the report page's error gallery (with thumbnails) as tables; its config is the folds' training settings (secret-free) and the overrides that
 define the experiment. It is started only after the job's own run has finished (one run at
 a time per process) and has a fixed id per experiment and configuration, so pooling again
 (``python analyze.py logger=wandb``) updates that run instead of adding one. A final job
@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 
 from gmn_weather.experiment import ExperimentDir, FinalDir
 from gmn_weather.pooling import PooledResult
+from gmn_weather.report import gallery_table
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +90,13 @@ def log_pooled_run(result: PooledResult, experiment: ExperimentDir, project: str
             "with WANDB_MODE=offline, then pool again: python analyze.py logger=wandb") from exc
     try:
         run.summary.update(result.pooled_metrics_record())
-        run.log({"pr_curve": wandb.Image(str(experiment.pr_curve_png)),
-                 "threshold_table": wandb.Table(dataframe=result.table),
-                 "fold_metrics": wandb.Table(dataframe=_folds_frame(result)),
-                 "oof_predictions": wandb.Table(dataframe=result.oof)})
+        logged = {"pr_curve": wandb.Image(str(experiment.pr_curve_png)),
+                  "threshold_table": wandb.Table(dataframe=result.table),
+                  "fold_metrics": wandb.Table(dataframe=_folds_frame(result)),
+                  "oof_predictions": wandb.Table(dataframe=result.oof)}
+        if result.written_report is not None:
+            logged["error_gallery"] = gallery_table(result.written_report)
+        run.log(logged)
     finally:
         run.finish()
     log.info("W&B: pooled run of %s logged (group %s, job_type %s)", experiment.path,

@@ -46,7 +46,7 @@ def experiment(tmp_path_factory):
         cfg = compose_train(*tiny_overrides(root / "data", root / "out"), "logger=none",
                             f"fold={k}", "trainer.max_epochs=0")
         result = train(cfg)
-    exp = ExperimentDir(root / "out" / "tiny_test_resnet_light")
+    exp = ExperimentDir(result.run_dir.parent)  # named by its overrides (max_epochs-0)
     return SimpleNamespace(root=root, data_dir=root / "data", image_dir=image_dir, exp=exp,
                            table=table, pooled=result.pooled)
 

@@ -145,6 +145,7 @@ def test_compare_ranks_the_four_experiments_and_the_baseline(sweep):
         assert row["ap"] == pytest.approx(metrics["ap"])
         assert row["threshold"] == pytest.approx(metrics["threshold"])
         assert row["n_images"] == len(sweep.table) and row["status"] == "pooled"
+        assert row["report"] == str(sweep.output_root / row["name"] / "report.html")
     baseline = table.set_index("name").loc[BASELINE]
     assert baseline["overrides"] == "model=features_gbm model.min_samples_leaf=2"
     assert sweep.baseline.objective == pytest.approx(baseline["ap"])  # what train.py returns
@@ -166,7 +167,8 @@ def test_wandb_holds_one_pooled_run_per_experiment(sweep):
         assert POOLED_KEYS <= set(run.summary)
         metrics = json.loads((sweep.output_root / name / "pooled_metrics.json").read_text())
         assert run.summary["ap"] == pytest.approx(metrics["ap"])
-        assert {"pr_curve", "threshold_table", "oof_predictions", "fold_metrics"} <= run.history_keys
+        assert {"pr_curve", "threshold_table", "oof_predictions", "fold_metrics",
+                "error_gallery"} <= run.history_keys
         assert len(run.table_rows("oof_predictions")) == len(sweep.table)
         assert len(run.table_rows("threshold_table")) == 21
         assert {"overrides", "fingerprint", "model", "data"} <= run.config_keys
@@ -298,12 +300,12 @@ def test_analyze_rule_override_and_refusal_of_mixed_folds(sweep, tmp_path):
     assert "fixed threshold (analyze.threshold=0.5)" in proc.stdout
     point = json.loads((tmp_path / "outputs" / source.name / "operating_point.json").read_text())
     assert point["threshold"] == 0.5 and point["min_precision"] is None
-    page = sweep.experiments["test_efficientnet"] / "report.html"
+    page = tmp_path / "outputs" / source.name / "report.html"
     assert f"report page: {page}" in proc.stdout
     html = page.read_text()
     assert "fixed threshold (analyze.threshold=0.5)" in html
     # The overrides the folds were started with, from their .hydra/overrides.yaml.
-    assert "<code>model.backbone=test_efficientnet</code>" in html and "<code>debug=tiny</code>" in html
+    assert "<code>model.optimizer.lr=0.003</code>" in html and "<code>debug=tiny</code>" in html
 
     mixed = tmp_path / "outputs" / "mixed"
     shutil.copytree(sweep.experiments[FIRST], mixed)
