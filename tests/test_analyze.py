@@ -84,12 +84,13 @@ def test_min_predicted_clear_reaches_the_rule_and_grouping_comes_from_the_settin
     prob, labels = separated()
     prob[0] = 0.99  # one very confident clear image above the rest
     exp = write_experiment(tmp_path, "exp", prob, labels,
-                           settings={"data": {"group_by": "capture_session"}, "seed": 1})
+                           settings={"data": {"group_by": "night"}, "seed": 1})
     analyze(compose_train(f"paths.output_root={tmp_path}", "name=exp",
                           "analyze.min_predicted_clear=25", config_name="analyze"))
     point = json.loads(exp.operating_point_json.read_text())
     assert point["min_predicted_clear"] == 15  # capped at half the 30 clear images
-    assert point["tp"] + point["fp"] >= 15 and point["grouping"] == "capture_session"
+    assert point["tp"] + point["fp"] >= 15 and point["group_by"] == "night"
+    assert json.loads(exp.pooled_metrics_json.read_text())["grouping"] == "night"
 
 
 def test_compare_lists_pooled_first_and_says_what_the_others_need(tmp_path):

@@ -92,9 +92,10 @@ def run_baseline(cfg: DictConfig) -> BaselineRun:
     fingerprint_ = fingerprint(settings)
     experiment.check_accepts(fingerprint_, settings)
     data = cfg.data
+    # The datamodule's own call: same labels, overrides, grouping and seed give the same folds.
     table, report = load_labelled_images(data.labels_csv, data.image_dir,
                                          data.get("min_edge_distance_s"),
-                                         data.get("label_overrides"))
+                                         data.get("label_overrides"), data.group_by)
     report.log(log, data.labels_csv, data.image_dir)
     experiment.path.mkdir(parents=True, exist_ok=True)
     splits = load_or_create_splits(experiment.splits_csv, table, int(data.n_folds),
