@@ -61,7 +61,7 @@ def test_folds_out_of_order_pool_after_the_last_one(tmp_path):
     """Also one group per night across stations (data.group_by=night), recorded in the
     pooled outputs."""
     make_dataset(tmp_path / "data")
-    exp = tmp_path / "out" / "tiny_test_resnet_light_max_epochs-0"
+    exp = tmp_path / "out" / "tiny_test_resnet_light_group_by-night_max_epochs-0"
     pooled_files = ("oof_predictions.csv", "threshold_table.csv", "pr_curve.png",
                     "operating_point.json", "pooled_metrics.json")
     for k in (2, 0):
