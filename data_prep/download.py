@@ -22,6 +22,7 @@ from data_prep.remote.fetch import settings_from_config
 from data_prep.remote.fetch_pool import DownloadResult, fetch_all
 from data_prep.remote.host_keys import HostKeyError
 from data_prep.remote.source import SourceError, SourceUnreachable
+from data_prep.step_lock import StepLockedError, step_lock
 from data_prep.summary import StepSummary, run_step
 from gmn_base.command_line import guard_secrets
 
@@ -44,6 +45,12 @@ def summarize(results: list[DownloadResult], summary: StepSummary) -> None:
 
 
 def run(cfg: DictConfig) -> StepSummary:
+    """One download run per data folder at a time (:mod:`data_prep.step_lock`)."""
+    with step_lock("download", Path(str(cfg.paths.data_dir))):
+        return download(cfg)
+
+
+def download(cfg: DictConfig) -> StepSummary:
     started = time.monotonic()
     summary = StepSummary("download")
     data_dir = Path(str(cfg.paths.data_dir))
@@ -69,7 +76,7 @@ def run(cfg: DictConfig) -> StepSummary:
 def main(cfg: DictConfig) -> None:
     # Ctrl-C exits 130; partial files stay as .part and the next run resumes them.
     run_step("download", run, cfg, log, user_errors=(SourceError, HostKeyError, FileNotFoundError,
-                                                     ValueError))
+                                                     ValueError, StepLockedError))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from data_prep.nights.nights_table import read_nights_csv, sessions_of
 from data_prep.nights.session_index import SessionIndex, load_session_index
 from data_prep.nights.target_lists import read_target_lists
 from data_prep.remote.connect import night_folder_suffixes
+from data_prep.step_lock import StepLockedError, step_lock
 from data_prep.summary import StepSummary, format_names, run_step
 from data_prep.video.frame_selection import (
     FrameRef,
@@ -188,13 +189,24 @@ def video_jobs(videos: list[LoadedVideo], todo: list[FrameRef]) -> list[VideoJob
             for video, refs in group_by_video(todo).items()]
 
 
+def output_dir(ecfg: DictConfig) -> Path:
+    """``extract.night_dir`` or ``extract.day_dir``, as ``extract.kind`` says."""
+    if ecfg.kind not in KINDS:
+        raise ValueError(f"extract.kind={ecfg.kind!r}: expected one of {', '.join(KINDS)}")
+    return Path(ecfg.night_dir if ecfg.kind == "night" else ecfg.day_dir)
+
+
 def run(cfg: DictConfig) -> StepSummary:
+    """One extract run per output folder at a time (:mod:`data_prep.step_lock`)."""
+    with step_lock("extract", output_dir(cfg.extract)):
+        return extract_frames(cfg)
+
+
+def extract_frames(cfg: DictConfig) -> StepSummary:
     started = time.monotonic()
     ecfg = cfg.extract
     summary = StepSummary("extract")
-    if ecfg.kind not in KINDS:
-        raise ValueError(f"extract.kind={ecfg.kind!r}: expected one of {', '.join(KINDS)}")
-    out_dir = Path(ecfg.night_dir if ecfg.kind == "night" else ecfg.day_dir)
+    out_dir = output_dir(ecfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     stale = remove_stale_temporaries(out_dir)
     if stale:
@@ -224,8 +236,10 @@ def run(cfg: DictConfig) -> StepSummary:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
     # A ValueError is a bad setting (extract.kind, extract.color) or a nights.csv of the old
-    # rule, a FileNotFoundError a missing nights.csv, named in the message: exit 2, no traceback.
-    run_step("extract", run, cfg, log, user_errors=(ValueError, FileNotFoundError))
+    # rule, a FileNotFoundError a missing nights.csv, named in the message; a StepLockedError
+    # another extract run on the folder: exit 2, no traceback.
+    run_step("extract", run, cfg, log, user_errors=(ValueError, FileNotFoundError,
+                                                    StepLockedError))
 
 
 if __name__ == "__main__":

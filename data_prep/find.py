@@ -39,8 +39,9 @@ from data_prep.remote.fetch import settings_from_config
 from data_prep.remote.fetch_pool import fetch_all
 from data_prep.remote.host_keys import HostKeyError
 from data_prep.remote.source import SourceError, SourceUnreachable
+from data_prep.step_lock import StepLockedError, step_lock
 from data_prep.summary import StepSummary, run_step
-from gmn_base.atomic import write_json, write_text
+from gmn_base.atomic import remove_stale_temporaries, write_json, write_text
 from gmn_base.command_line import guard_secrets
 from gmn_base.errors import GMNFormatError
 from gmn_base.interval_files import ClearIntervals, load_interval_file
@@ -115,6 +116,8 @@ def _write_tables(fcfg: DictConfig, sessions: list[CaptureSession],
                   summary: StepSummary) -> None:
     rows = night_rows(tied, names)
     good = good_weather_dates(rows, sorted({s.station for s in sessions}))
+    for table in (Path(str(fcfg.good_weather_dates)), Path(str(fcfg.nights_csv))):
+        remove_stale_temporaries(table.parent, target=table.name)  # left by a killed run
     write_json(Path(str(fcfg.good_weather_dates)), good)
     write_text(Path(str(fcfg.nights_csv)), nights_csv_text(rows))
     summary.count("good_nights", sum(r.clear for r in rows))
@@ -125,6 +128,12 @@ def _write_tables(fcfg: DictConfig, sessions: list[CaptureSession],
 
 
 def run(cfg: DictConfig) -> StepSummary:
+    """One find run per data folder at a time (:mod:`data_prep.step_lock`)."""
+    with step_lock("find", Path(str(cfg.paths.data_dir))):
+        return find_nights(cfg)
+
+
+def find_nights(cfg: DictConfig) -> StepSummary:
     started = time.monotonic()
     summary = StepSummary("find")
     window = night_window(cfg.find)
@@ -164,7 +173,8 @@ def run(cfg: DictConfig) -> StepSummary:
 @guard_secrets
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
-    run_step("find", run, cfg, log, user_errors=(SourceError, HostKeyError, ValueError))
+    run_step("find", run, cfg, log, user_errors=(SourceError, HostKeyError, ValueError,
+                                                 StepLockedError))
 
 
 if __name__ == "__main__":

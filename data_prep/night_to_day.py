@@ -36,6 +36,7 @@ from data_prep.converters.night_to_day_manifest import (
     plan_work,
     read_manifest,
 )
+from data_prep.step_lock import StepLockedError, step_lock
 from data_prep.summary import StepSummary, run_step
 from gmn_base.command_line import guard_secrets
 
@@ -75,6 +76,12 @@ def work_plan(cfg: DictConfig, names: list[str], manifest: dict, day_dir: Path, 
 
 
 def run(cfg: DictConfig) -> StepSummary:
+    """One night_to_day run per data folder at a time (:mod:`data_prep.step_lock`)."""
+    with step_lock("night_to_day", Path(cfg.paths.data_dir)):
+        return convert(cfg)
+
+
+def convert(cfg: DictConfig) -> StepSummary:
     started = time.monotonic()
     summary = StepSummary(step="night_to_day")
     data_dir = Path(cfg.paths.data_dir)
@@ -123,7 +130,8 @@ def run(cfg: DictConfig) -> StepSummary:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
     run_step("night_to_day", run, cfg, log,
-             user_errors=(MissingAPIKeyError, FileNotFoundError, ManifestError, ValueError))
+             user_errors=(MissingAPIKeyError, FileNotFoundError, ManifestError, ValueError,
+                          StepLockedError))
 
 
 if __name__ == "__main__":

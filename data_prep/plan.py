@@ -37,7 +37,7 @@ from data_prep.remote.download_manifest import format_download_manifest
 from data_prep.remote.host_keys import HostKeyError
 from data_prep.remote.source import RemoteSource, SourceError, SourceUnreachable
 from data_prep.summary import StepSummary, format_names, run_step
-from gmn_base.atomic import write_text
+from gmn_base.atomic import remove_stale_temporaries, write_text
 from gmn_base.command_line import guard_secrets
 from gmn_base.image_names import format_image_name
 from gmn_base.sessions import CaptureSession, SessionLookup
@@ -119,6 +119,7 @@ def run(cfg: DictConfig) -> StepSummary:
     finally:
         source.close()
     manifest_path = Path(str(pcfg.manifest))
+    remove_stale_temporaries(manifest_path.parent, target=manifest_path.name)  # a killed run's
     write_text(manifest_path, format_download_manifest(manifest))
     summary.count("files", len(manifest))
     summary.count("bytes", sum(r.size for r in manifest))
