@@ -114,6 +114,31 @@ def read_holder(path: str | Path) -> LockRecord | None:
         return None
 
 
+def held_by(path: str | Path) -> LockRecord | None:
+    """The holder of the lock at ``path`` while someone holds it; None when nobody does (no
+    file, or one its holder left when it died). Takes nothing and removes nothing: a probe for
+    a contender that only needs to know (e.g. which configuration a running job trains)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            # A shared lock is refused only while an exclusive holder exists.
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_fd(fd) or UNKNOWN_HOLDER
+        except OSError as exc:
+            if exc.errno in _UNSUPPORTED:
+                raise LockError(f"{path}: this file system does not support locks "
+                                f"({exc.strerror})") from exc
+            raise
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 @final
 class FileLock:
     """An exclusive lock on ``path`` (created if missing, removed on release).

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +72,12 @@ class GMNDataModule(pl.LightningDataModule):
         fold: int = 0,
         splits_csv: str | None = None,
         preprocessing: Mapping[str, Any] | None = None,
+        splits_guard: Callable[[], AbstractContextManager] | None = None,
     ):
         """``preprocessing`` is the resolved input spec (training resolves it with the
         backbone's timm config); without it, ``image_size`` and ``augmentation`` resolve one
-        with ImageNet normalisation."""
+        with ImageNet normalisation. ``splits_guard`` gives a lock held while ``splits.csv``
+        is read or made (jobs starting together must not both make it)."""
         super().__init__()
         if mode not in ("fold", "final"):
             raise ValueError(f"mode={mode!r}: expected 'fold' or 'final'")
@@ -99,6 +102,7 @@ class GMNDataModule(pl.LightningDataModule):
                                   resolve_preprocessing(self.augmentation, image_size))
         self.mode = mode
         self.splits_csv = None if splits_csv is None else Path(splits_csv)
+        self.splits_guard = splits_guard or nullcontext
         self.table: pd.DataFrame | None = None
         self.splits: pd.DataFrame | None = None
         self.train_table: pd.DataFrame | None = None
@@ -121,7 +125,9 @@ class GMNDataModule(pl.LightningDataModule):
                                  f"{table['label'].iloc[0]!r}; a classifier needs both classes")
             self.train_table, self.val_table = table, table.iloc[0:0]
             return
-        self.splits = load_or_create_splits(self.splits_csv, table, self.n_folds, self.split_seed)
+        with self.splits_guard():
+            self.splits = load_or_create_splits(self.splits_csv, table, self.n_folds,
+                                                self.split_seed)
         self.fold_warnings = check_folds(self.splits)
         for warning in self.fold_warnings:
             log.warning("splits: %s", warning)

@@ -6,9 +6,13 @@ configurations, pools them (:func:`gmn_weather.pooling.pool`, pure) and writes t
 ``oof_predictions.csv``, ``threshold_table.csv``, ``pr_curve.png``, ``operating_point.json``
 and ``pooled_metrics.json`` (:func:`write_decision_files`), then the report page made from
 them (:func:`gmn_weather.report.write_report`). Used by the fold job that completes the set
-(:func:`pool_if_complete`, from the OOF callback), by ``mode=cv``, the feature baseline and
+(:func:`finish_fold`, from the OOF callback), by ``mode=cv``, the feature baseline and
 ``analyze.py``; their callers publish the result to W&B (:mod:`gmn_weather.wandb_outputs`)
 once the job's own W&B run has finished.
+
+Writing a fold's predictions and pooling happen under the experiment's pooling lock
+(:mod:`gmn_weather.experiment_locks`): of fold jobs finishing together, exactly one sees the
+set complete and pools it, whatever the order; ``analyze.py`` pools under the same lock.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from gmn_base.atomic import atomic_path, write_csv, write_json
-from gmn_weather.experiment import ExperimentDir, check_same_configuration
+from gmn_weather.experiment import ExperimentDir, OOFRecord, check_same_configuration
+from gmn_weather.experiment_locks import pooling
 from gmn_weather.pooling import PooledResult, PoolingError, pool
 from gmn_weather.report import WrittenReport, write_report
 from gmn_weather.thresholds import DEFAULT_MIN_PREDICTED_CLEAR, OperatingPoint
@@ -93,13 +98,22 @@ def pool_folds(experiment: ExperimentDir | str | Path, min_precision: float = 0.
                min_predicted_clear: int = DEFAULT_MIN_PREDICTED_CLEAR) -> PooledResult:
     """Pool every fold of an experiment and write the decision files; raise when impossible."""
     experiment = _experiment(experiment)
+    with pooling(experiment):
+        return _pool_folds(experiment, min_precision=min_precision, threshold=threshold,
+                           threshold_step=threshold_step, min_predicted_clear=min_predicted_clear)
+
+
+def _pool_folds(experiment: ExperimentDir, min_precision: float = 0.95,
+                threshold: float | None = None, threshold_step: float = 0.05,
+                min_predicted_clear: int = DEFAULT_MIN_PREDICTED_CLEAR) -> PooledResult:
     splits = experiment.read_splits()
     n_folds = int(splits["fold"].max()) + 1
     infos, missing = experiment.finished_folds(n_folds)
     if missing:
         raise PoolingError(
             f"{experiment.path}: fold(s) {', '.join(map(str, missing))} of {n_folds} have no "
-            f"out-of-fold predictions yet; run python train.py -m fold="
+            "finished out-of-fold predictions yet (oof_predictions.csv with its record "
+            "oof_predictions.json); run python train.py -m fold="
             f"{','.join(map(str, missing))} with the same settings")
     check_same_configuration(infos)
     fold_tables = {k: experiment.read_fold_oof(k) for k in range(n_folds)}
@@ -110,10 +124,37 @@ def pool_folds(experiment: ExperimentDir | str | Path, min_precision: float = 0.
     return result
 
 
+def finish_fold(experiment: ExperimentDir, k: int, table: pd.DataFrame, record: OOFRecord,
+                **rule) -> tuple[Path, PooledResult | None]:
+    """Write fold ``k``'s predictions and record; pool when that completed the set.
+
+    Returns the fold's CSV and the pooled result (None when folds are still missing).
+    """
+    with pooling(experiment):
+        path = experiment.write_fold_oof(k, table, record)
+        return path, _pool_if_complete(experiment, record.fingerprint, **rule)
+
+
 def pool_if_complete(experiment: ExperimentDir | str | Path, fingerprint: str,
                      **rule) -> PooledResult | None:
-    """Pool when every fold is present and trained like this job; otherwise say why not."""
+    """Pool when every fold is finished and trained like this job; otherwise say why not."""
     experiment = _experiment(experiment)
+    with pooling(experiment):
+        return _pool_if_complete(experiment, fingerprint, **rule)
+
+
+def pool_if_unpooled(experiment: ExperimentDir, fingerprint: str, **rule) -> PooledResult | None:
+    """Pool a complete set that has no decision files yet (its pooling job was stopped);
+    used by a rerun that found its fold finished. None when pooled already or incomplete."""
+    with pooling(experiment):
+        if experiment.operating_point_json.is_file():
+            return None
+        return _pool_if_complete(experiment, fingerprint, **rule)
+
+
+def _pool_if_complete(experiment: ExperimentDir, fingerprint: str,
+                      **rule) -> PooledResult | None:
+    """Pool when every fold is present and trained like this job; otherwise say why not."""
     n_folds = int(experiment.read_splits()["fold"].max()) + 1
     infos, missing = experiment.finished_folds(n_folds)
     if missing:
@@ -128,4 +169,4 @@ def pool_if_complete(experiment: ExperimentDir | str | Path, fingerprint: str,
                     "configuration; rerun them with these settings or set name=<new name>",
                     ", ".join(map(str, stale)), experiment.path)
         return None
-    return pool_folds(experiment, **pooling_rule(rule))
+    return _pool_folds(experiment, **pooling_rule(rule))

@@ -1,28 +1,40 @@
 """The experiment folder: every path and file name under ``${paths.output_root}/${name}``.
 
 One experiment is one training configuration: its ``splits.csv``, one ``fold_{k}/`` per
-cross-validation fold (checkpoints, ``oof_predictions.csv``, ``run_info.json``,
-``config.yaml``), the pooled decision files, the report page (``report.html`` and
-``report_files/``) and ``final/``. :class:`ExperimentDir` names
-them, reads and writes run info and fold predictions, and refuses a job whose settings
-fingerprint differs from folds that already finished there. No other module spells these
-file names; code that needs one asks this module.
+cross-validation fold (checkpoints, ``oof_predictions.csv`` with its record
+``oof_predictions.json``, ``run_info.json``, ``config.yaml``), the pooled decision files, the
+report page (``report.html`` and ``report_files/``) and ``final/``. :class:`ExperimentDir`
+names them (the lock files too), reads and writes run info and fold predictions, and refuses a
+job whose settings fingerprint differs from folds that finished there or are being trained
+there. No other module spells these file names; code that needs one asks this module.
+
+A fold's predictions count as finished only through their record: the fingerprint and
+settings they were made under and the SHA-256 of the CSV's bytes, written after the CSV. A
+CSV without a record whose digest matches (an interrupted write, a hand edit, an older
+version) is an unfinished fold, so nothing is ever pooled under a fingerprint it was not
+made with.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
 
-from gmn_base.atomic import remove_stale_temporaries, write_csv, write_json, write_text
+from gmn_base.atomic import remove_stale_temporaries, write_json, write_text
+from gmn_base.locks import LockRecord, held_by
 from gmn_weather.fingerprint import configuration_differences
+
+log = logging.getLogger(__name__)
 
 SPLITS_CSV = "splits.csv"
 OOF_CSV = "oof_predictions.csv"
+OOF_RECORD_JSON = "oof_predictions.json"  # a fold's: what its OOF CSV was made under
 RUN_INFO_JSON = "run_info.json"
 CONFIG_YAML = "config.yaml"
 CHECKPOINTS = "checkpoints"
@@ -42,6 +54,12 @@ REPORT_FILES = "report_files"
 HYDRA_OVERRIDES_YAML = ".hydra/overrides.yaml"
 # Beside the experiments, in ${paths.output_root}: analyze.py mode=compare's table.
 COMPARISON_CSV = "comparison.csv"
+# Locks (gmn_base.locks.FileLock): a run folder's claim, held for the whole job; the
+# experiment's claims lock, held while a job checks and claims; its pooling lock, held while a
+# fold job writes its predictions and pools, or analyze.py pools.
+CLAIM_LOCK = ".claim.lock"
+CLAIMS_LOCK = ".claims.lock"
+POOLING_LOCK = ".pooling.lock"
 
 
 def run_name(mode: str, fold: object) -> str:
@@ -78,12 +96,32 @@ class RunInfo:
     # The command-line overrides that define the experiment (not fingerprinted: the settings
     # they lead to are).
     overrides: list[str] = field(default_factory=list)
+    resumed_from: str | None = None  # the checkpoint this job continued, if any
+    resumed_after_epochs: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping) -> RunInfo:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class OOFRecord:
+    """What a fold's out-of-fold predictions were made under (``oof_predictions.json``)."""
+
+    fingerprint: str
+    settings: dict = field(default_factory=dict)
+    oof_weights: str = "last"
+    n_rows: int = 0
+    sha256: str = ""  # of oof_predictions.csv's bytes: the record belongs to that file only
+    written_utc: str = ""
+    metrics: dict = field(default_factory=dict)  # the fold's last validation metrics
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> OOFRecord:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -116,8 +154,23 @@ class RunDir:
 
     @property
     def hydra_overrides_yaml(self) -> Path:
-        """Written by Hydra for jobs started from the command line; absent otherwise."""
+        """Written for jobs started from the command line (by the job once it has claimed
+        its folder: gmn_weather.hydra_config.save_hydra_record); absent otherwise."""
         return self.path / HYDRA_OVERRIDES_YAML
+
+    @property
+    def oof_record_json(self) -> Path:
+        return self.path / OOF_RECORD_JSON
+
+    @property
+    def last_ckpt(self) -> Path:
+        """Lightning's checkpoint of the last finished epoch (what a rerun resumes from)."""
+        return self.checkpoints_dir / "last.ckpt"
+
+    @property
+    def claim_lock(self) -> Path:
+        """Held by the job training into this folder, for as long as it runs."""
+        return self.path / CLAIM_LOCK
 
     def write_run_info(self, info: RunInfo) -> None:
         write_json(self.run_info_json, info.to_dict())
@@ -129,6 +182,39 @@ class RunDir:
 
     def write_config(self, yaml_text: str) -> None:
         write_text(self.config_yaml, yaml_text)
+
+    def write_oof(self, table: pd.DataFrame, record: OOFRecord) -> None:
+        """The predictions, then their record (with the CSV's digest): the record commits them."""
+        text = table.to_csv(index=False)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        write_text(self.oof_csv, text)
+        write_json(self.oof_record_json, asdict(OOFRecord(
+            **{**asdict(record), "n_rows": len(table), "sha256": digest})))
+
+    def oof_record(self) -> OOFRecord | None:
+        """The record of this folder's OOF predictions when they are finished: the record
+        exists and the CSV's bytes match its digest. None otherwise."""
+        if not self.oof_record_json.is_file():
+            return None
+        try:
+            record = OOFRecord.from_dict(json.loads(self.oof_record_json.read_text()))
+            data = self.oof_csv.read_bytes()
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as exc:
+            log.warning("%s is not readable (%s): %s counts as unfinished",
+                        self.oof_record_json, exc, self.name)
+            return None
+        if hashlib.sha256(data).hexdigest() != record.sha256:
+            log.warning("%s does not match its record %s (an interrupted write or an edit): "
+                        "%s counts as unfinished; rerun it", self.oof_csv,
+                        self.oof_record_json.name, self.name)
+            return None
+        return record
+
+    def claim_holder(self) -> LockRecord | None:
+        """The job training into this folder now, if any."""
+        return held_by(self.claim_lock)
 
 
 @dataclass(frozen=True)
@@ -205,11 +291,20 @@ class ExperimentDir:
         """The folder of a ``mode=fold`` job for ``fold`` or of the ``mode=final`` job."""
         return self.final if run_name(mode, fold) == FINAL else self.fold(fold)
 
+    @property
+    def claims_lock(self) -> Path:
+        return self.path / CLAIMS_LOCK
+
+    @property
+    def pooling_lock(self) -> Path:
+        return self.path / POOLING_LOCK
+
     def prepare_run(self, run: RunDir) -> None:
-        """Create a job's folder and clear what killed runs left in it and in the experiment."""
+        """Create a job's folder and clear what killed runs left in it and in the experiment
+        (only temporaries whose writer is gone: a job running beside this one keeps its own)."""
         run.path.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(self.path)
-        remove_stale_temporaries(run.path)
+        for folder in (self.path, run.path, run.checkpoints_dir):
+            remove_stale_temporaries(folder)
 
     # --- reading what other jobs wrote ---------------------------------------------------------
 
@@ -229,53 +324,63 @@ class ExperimentDir:
             return None
         return json.loads(self.pooled_metrics_json.read_text())
 
-    def write_fold_oof(self, k: int, table: pd.DataFrame) -> Path:
-        """Write fold ``k``'s out-of-fold predictions; return the file."""
-        path = self.fold(k).oof_csv
-        write_csv(path, table)
-        return path
+    def write_fold_oof(self, k: int, table: pd.DataFrame, record: OOFRecord) -> Path:
+        """Write fold ``k``'s out-of-fold predictions and their record; return the CSV."""
+        run = self.fold(k)
+        run.write_oof(table, record)
+        return run.oof_csv
 
     def read_fold_oof(self, k: int) -> pd.DataFrame:
         return pd.read_csv(self.fold(k).oof_csv, dtype={"group": str})
 
-    def finished_folds(self, n_folds: int) -> tuple[dict[int, RunInfo], list[int]]:
-        """Run infos of folds whose OOF predictions exist, and the folds still missing."""
-        infos, missing = {}, []
+    def finished_folds(self, n_folds: int) -> tuple[dict[int, OOFRecord], list[int]]:
+        """The records of folds whose OOF predictions are finished, and the folds still missing."""
+        records, missing = {}, []
         for k in range(n_folds):
-            run = self.fold(k)
-            info = run.read_run_info()
-            if info is None or not run.oof_csv.is_file():
+            record = self.fold(k).oof_record()
+            if record is None:
                 missing.append(k)
             else:
-                infos[k] = info
-        return infos, missing
+                records[k] = record
+        return records, missing
 
     # --- one configuration per experiment -----------------------------------------------------
 
     def check_accepts(self, fingerprint: str, settings: dict) -> None:
-        """Refuse a fold job whose settings differ from folds that already finished here.
+        """Refuse a fold job whose settings differ from folds finished or being trained here.
 
         An experiment folder holds one configuration; a job with other settings under the
         same ``name`` would otherwise overwrite one fold and leave a set that can never be
-        pooled. Only folds that finished (their OOF file exists) count: a job that stopped
-        before training (say, no network for pretrained weights) must not block its
-        corrected rerun.
+        pooled. Folds that finished (their OOF record) count, and folds a running job has
+        claimed (its claim lock carries its fingerprint); a job that stopped before finishing
+        (say, no network for pretrained weights) must not block its corrected rerun. Callers
+        hold the experiment's claims lock, so two jobs cannot both pass before either claims.
         """
         for fold_path in sorted(self.path.glob(run_name("fold", "*"))):
             run = RunDir(fold_path)
-            info = run.read_run_info()
-            if info is None or info.fingerprint == fingerprint or not run.oof_csv.is_file():
+            holder = run.claim_holder()
+            if holder is not None:
+                if holder.note != fingerprint:
+                    info = run.read_run_info()
+                    raise ExperimentError(_other_configuration(
+                        self.path, f"{run.name} being trained by {holder.describe()}",
+                        info.settings if info else {}, settings))
                 continue
-            diffs = configuration_differences(info.settings, settings)
-            raise ExperimentError(
-                f"{self.path} already holds {run.name} trained under a different "
-                f"configuration ({'; '.join(diffs[:5]) or 'fingerprints differ'}); folds are "
-                "never pooled across configurations. Set name=<new experiment name> for these "
-                f"settings (or delete {self.path} to start it over)"
-            )
+            record = run.oof_record()
+            if record is not None and record.fingerprint != fingerprint:
+                raise ExperimentError(_other_configuration(
+                    self.path, f"{run.name} trained", record.settings, settings))
 
 
-def check_same_configuration(infos: Mapping[int, RunInfo]) -> None:
+def _other_configuration(experiment: Path, what: str, theirs: dict, ours: dict) -> str:
+    diffs = configuration_differences(theirs, ours)
+    return (f"{experiment} already holds {what} under a different configuration "
+            f"({'; '.join(diffs[:5]) or 'fingerprints differ'}); folds are never pooled across "
+            "configurations. Set name=<new experiment name> for these settings (or delete "
+            f"{experiment} to start it over)")
+
+
+def check_same_configuration(infos: Mapping[int, OOFRecord]) -> None:
     """Refuse a set of folds trained under more than one configuration."""
     folds = sorted(infos)
     first = infos[folds[0]]

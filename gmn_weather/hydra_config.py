@@ -9,6 +9,12 @@ into the experiment's name and its defining overrides (:mod:`gmn_weather.experim
 ``gmn.analyze_log_dir`` puts ``analyze.py``'s log under the experiment, or beside all of
 them for ``mode=compare``. :func:`loggable_config` is the resolved config as files and W&B
 may see it: no Hydra internals, no secrets.
+
+:func:`save_hydra_record` writes Hydra's record of a training job (``.hydra/config.yaml``,
+``hydra.yaml``, ``overrides.yaml``, what Hydra itself writes before the job starts) once the
+job has claimed its run folder: ``train.yaml`` turns Hydra's own writing off, since a job that
+is then refused (another job trains that folder) would have overwritten the record of the
+job that is running there.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ from __future__ import annotations
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from gmn_base.atomic import write_text
 from gmn_base.redaction import redact_secrets
-from gmn_weather.experiment import run_name
+from gmn_weather.experiment import RunDir, run_name
 from gmn_weather.experiment_names import (
     TrainingOverride,
     experiment_name,
@@ -67,3 +74,16 @@ def loggable_config(cfg: DictConfig) -> dict:
     container = OmegaConf.to_container(cfg, resolve=True)
     container.pop("hydra", None)
     return redact_secrets(container)
+
+
+def save_hydra_record(job_cfg: DictConfig, run: RunDir) -> None:
+    """Hydra's record of the running job in the run folder's ``.hydra/`` (nothing outside a
+    Hydra job): the job's config, Hydra's own, and the overrides, unresolved as Hydra writes
+    them (a secret given on the command line stays an ``${oc.env:...}``)."""
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.instance().cfg
+    record = run.hydra_overrides_yaml.parent
+    write_text(record / "config.yaml", OmegaConf.to_yaml(job_cfg))
+    write_text(record / "hydra.yaml", OmegaConf.to_yaml(hydra_cfg))
+    write_text(run.hydra_overrides_yaml, OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task))

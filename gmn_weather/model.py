@@ -12,6 +12,11 @@ Batches are dicts: ``image`` (a tensor, or None when no image of the batch could
 validation, ``target`` (1.0 = clear). :meth:`SkyClassifier.predict_step` is the one
 inference path: the fold's out-of-fold predictions and ``predict.py`` both run it through
 ``Trainer.predict``.
+
+Validation metrics are torchmetrics objects: under DDP each rank adds its own images and
+``compute()`` gathers them, so every rank takes the same decisions from the same numbers (a
+per-rank Python tally deciding whether a collective runs would hang or crash ranks whose
+images hold one class only).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import timm
 import torch
 from hydra.utils import instantiate
 from timm.data import resolve_data_config
+from torchmetrics import SumMetric
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryAveragePrecision
 
 from gmn_weather.preprocessing import network_input_size
@@ -182,7 +188,9 @@ class SkyClassifier(pl.LightningModule):
         self.val_auroc = BinaryAUROC()
         self.val_ap = BinaryAveragePrecision()
         self.val_acc = BinaryAccuracy()
-        self._val_classes: set[int] = set()
+        # Validation images per class over all ranks: AUROC/AP need both.
+        self.val_clear = SumMetric()
+        self.val_cloudy = SumMetric()
 
     # --- inference -------------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -205,29 +213,33 @@ class SkyClassifier(pl.LightningModule):
         targets = batch["target"]
         loss = self._loss(self(batch["image"]), targets)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=len(targets))
+                 batch_size=len(targets), sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
         targets = batch["target"]
         logits = self(batch["image"])
         self.log("val/loss", self._loss(logits, targets), on_epoch=True, prog_bar=True,
-                 batch_size=len(targets))
+                 batch_size=len(targets), sync_dist=True)
         probs = torch.sigmoid(logits)
-        self._val_classes.update(int(t) for t in targets.unique().tolist())
         for metric in (self.val_auroc, self.val_ap, self.val_acc):
             metric.update(probs, targets.int())
+        self.val_clear.update((targets > 0.5).sum())
+        self.val_cloudy.update((targets <= 0.5).sum())
 
     def on_validation_epoch_end(self):
+        # Each compute() is a collective under DDP: every rank calls each one, and the counts
+        # that decide what is logged are the same on every rank (so is the logged value:
+        # sync_dist only tells Lightning that it is global).
+        n_clear, n_cloudy = int(self.val_clear.compute()), int(self.val_cloudy.compute())
         # AUROC/AP are undefined for a single-class validation fold; log nothing then.
-        if len(self._val_classes) == 2:
-            self.log("val/auroc", self.val_auroc.compute(), prog_bar=True)
-            self.log("val/ap", self.val_ap.compute())
-        if self._val_classes:
-            self.log("val/acc", self.val_acc.compute())
-        for metric in (self.val_auroc, self.val_ap, self.val_acc):
+        if n_clear and n_cloudy:
+            self.log("val/auroc", self.val_auroc.compute(), prog_bar=True, sync_dist=True)
+            self.log("val/ap", self.val_ap.compute(), sync_dist=True)
+        if n_clear or n_cloudy:
+            self.log("val/acc", self.val_acc.compute(), sync_dist=True)
+        for metric in (self.val_auroc, self.val_ap, self.val_acc, self.val_clear, self.val_cloudy):
             metric.reset()
-        self._val_classes = set()
 
     def _head_parameters(self) -> list[torch.nn.Parameter]:
         return list(self.net.get_classifier().parameters())

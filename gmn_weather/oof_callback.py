@@ -4,9 +4,13 @@ After a fold's training, :func:`gmn_weather.training.train_fold` runs ``Trainer.
 on the datamodule, whose prediction loader holds the fold's validation images; the model's
 ``predict_step`` scores them (the same inference path ``predict.py`` uses). This Lightning
 prediction writer receives those predictions, joins them to the validation table by row
-index, writes the fold's OOF file through the :class:`~gmn_weather.experiment.ExperimentDir`
-and, when this fold completes the set, pools the experiment
-(:func:`gmn_weather.decision_files.pool_if_complete`).
+index, writes the fold's OOF file and its record (the settings fingerprint it was made under)
+through :func:`gmn_weather.decision_files.finish_fold`, which pools the experiment when this
+fold completes the set.
+
+Under DDP every rank predicts a share of the images (Lightning's DistributedSampler pads the
+shares to equal length by repeating images); the shares are gathered on every rank
+(:func:`gather_predictions`), each image is kept once, and rank zero alone writes and pools.
 
 By default the weights of the last epoch are used: picking the best epoch on the very fold
 that is then reported makes the pooled table optimistic. ``weights="best"`` is allowed
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +31,31 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
-from gmn_weather.decision_files import pool_if_complete
-from gmn_weather.experiment import ExperimentDir
+from gmn_weather.decision_files import finish_fold
+from gmn_weather.experiment import ExperimentDir, OOFRecord
 from gmn_weather.pooling import OOF_COLUMNS, PooledResult
 
 log = logging.getLogger(__name__)
 
 OOF_WEIGHTS = ("last", "best")
+
+
+def gather_predictions(predictions: Sequence[Mapping[str, torch.Tensor]], world_size: int
+                       ) -> list[dict[str, torch.Tensor]]:
+    """Every rank's predictions, each validation row once (DistributedSampler's padding
+    repeats rows across ranks). Called on every rank: a collective when ``world_size > 1``."""
+    index = [int(i) for p in predictions for i in p["index"].tolist()]
+    prob = [float(v) for p in predictions for v in p["prob_clear"].tolist()]
+    if world_size > 1:
+        shares: list = [None] * world_size
+        torch.distributed.all_gather_object(shares, (index, prob))
+        index = [i for share in shares for i in share[0]]
+        prob = [v for share in shares for v in share[1]]
+    first = {}
+    for i, v in zip(index, prob, strict=True):
+        first.setdefault(i, v)
+    return [{"index": torch.tensor(list(first), dtype=torch.long),
+             "prob_clear": torch.tensor(list(first.values()), dtype=torch.float64)}]
 
 
 def fold_predictions(val_table: pd.DataFrame, predictions: Sequence[Mapping[str, torch.Tensor]],
@@ -52,7 +75,8 @@ def fold_predictions(val_table: pd.DataFrame, predictions: Sequence[Mapping[str,
 
 class OOFPredictionWriter(BasePredictionWriter):
     def __init__(self, experiment: ExperimentDir | str | Path, fold: int, fingerprint: str,
-                 weights: str = "last", rule: Mapping[str, Any] | None = None):
+                 weights: str = "last", rule: Mapping[str, Any] | None = None,
+                 settings: Mapping[str, Any] | None = None):
         if weights not in OOF_WEIGHTS:
             raise ValueError(f"callbacks.oof.weights={weights!r}: expected 'last' or 'best'")
         super().__init__(write_interval="epoch")
@@ -60,6 +84,8 @@ class OOFPredictionWriter(BasePredictionWriter):
             else ExperimentDir(Path(experiment))
         self.fold, self.fingerprint, self.weights = int(fold), fingerprint, weights
         self.rule = dict(rule or {})
+        self.settings = dict(settings or {})
+        self.fit_metrics: dict[str, float] = {}  # the fold's last validation metrics, recorded
         self.pooled: PooledResult | None = None
 
     @property
@@ -85,10 +111,15 @@ class OOFPredictionWriter(BasePredictionWriter):
             log.info("fold %d: fast_dev_run scored %d validation image(s) out-of-fold; "
                      "nothing written", self.fold, sum(len(p["index"]) for p in predictions))
             return
+        predictions = gather_predictions(predictions, trainer.world_size)
+        if not trainer.is_global_zero:
+            return
         table = fold_predictions(trainer.datamodule.val_table, predictions, self.optimistic)
-        path = self.experiment.write_fold_oof(self.fold, table)
+        record = OOFRecord(self.fingerprint, self.settings, self.weights,
+                           written_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           metrics=self.fit_metrics)
+        path, self.pooled = finish_fold(self.experiment, self.fold, table, record, **self.rule)
         log.info("fold %d: wrote %d out-of-fold predictions (%s-epoch weights) to %s",
                  self.fold, len(table), self.weights, path)
-        self.pooled = pool_if_complete(self.experiment, self.fingerprint, **self.rule)
         if self.pooled is not None:
             log.info("all folds present; pooled:\n%s", self.pooled.report())

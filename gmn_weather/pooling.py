@@ -2,10 +2,11 @@
 the pooled metrics experiments are compared by.
 
 Pure: from the fold tables (fold -> predictions), the experiment's split and the folds'
-run info to a :class:`PooledResult` (the pooled OOF table, the threshold table, the
+OOF records to a :class:`PooledResult` (the pooled OOF table, the threshold table, the
 operating point, the :class:`~gmn_weather.pooled_metrics.PooledMetrics`, and the records
 ``operating_point.json`` and ``pooled_metrics.json`` hold). Every image of the split
-must be predicted exactly once. Nothing here reads or writes a file:
+must be predicted exactly once, by the fold ``splits.csv`` holds it in and with the label and
+group it has there. Nothing here reads or writes a file:
 :mod:`gmn_weather.decision_files` reads the fold files, checks that the folds share one
 configuration and writes the results.
 """
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from gmn_weather.experiment import ExperimentError, RunInfo
+from gmn_weather.experiment import ExperimentError, OOFRecord
 from gmn_weather.pooled_metrics import PooledMetrics, pooled_metrics
 
 if TYPE_CHECKING:  # the report is written from this result, never the other way round
@@ -149,15 +150,40 @@ def pool_predictions(fold_tables: Mapping[int, pd.DataFrame], splits: pd.DataFra
         raise PoolingError(
             f"pooled OOF predictions do not cover the split exactly: {len(missing)} missing "
             f"(first: {missing[:1]}), {len(extra)} not in the split (first: {extra[:1]})")
+    for k, table in fold_tables.items():
+        other = table[table["fold"] != k]
+        if len(other):
+            raise PoolingError(f"fold {k}'s predictions hold rows of fold "
+                               f"{other['fold'].iloc[0]} (first: {other['image_filename'].iloc[0]})")
+    _check_against_splits(oof, splits)
     oof = oof.sort_values(["fold", "image_filename"]).reset_index(drop=True)
     keep = OOF_COLUMNS + (["optimistic"] if "optimistic" in oof.columns else [])
     return oof[keep]
 
 
+def _check_against_splits(oof: pd.DataFrame, splits: pd.DataFrame) -> None:
+    """Every prediction's fold, label and group must be the ones ``splits.csv`` gives it."""
+    expected = splits.set_index("image_filename")
+    got = oof.set_index("image_filename")
+    for column in ("fold", "label", "group"):
+        theirs = expected[column].reindex(got.index)
+        if column == "group":  # read as text or numbers depending on the file: compare as text
+            differs = got[column].astype(str) != theirs.astype(str)
+        else:
+            differs = got[column] != theirs
+        if differs.any():
+            name = differs[differs].index[0]
+            raise PoolingError(
+                f"{differs.sum()} prediction(s) disagree with splits.csv on {column} (first: "
+                f"{name}: {got.at[name, column]} in the fold's predictions, "
+                f"{theirs.at[name]} in splits.csv); the fold files were not made from this "
+                "split: rerun those folds")
+
+
 def pool(
     fold_tables: Mapping[int, pd.DataFrame],
     splits: pd.DataFrame,
-    infos: Mapping[int, RunInfo],
+    infos: Mapping[int, OOFRecord],
     experiment_dir: str | Path,
     min_precision: float = 0.95,
     threshold: float | None = None,
@@ -184,6 +210,6 @@ def pool(
     )
 
 
-def group_by_of(info: RunInfo) -> str:
+def group_by_of(info: OOFRecord) -> str:
     """The ``data.group_by`` a fold was trained with (folds before the key: station-night)."""
     return str((info.settings.get("data") or {}).get("group_by", "station_night"))

@@ -107,8 +107,8 @@ def load_or_create_splits(
 ) -> pd.DataFrame:
     """Reuse the experiment's ``splits.csv`` or write it; refuse when the data changed.
 
-    Parallel fold jobs that start together compute the same folds (same table, same seed)
-    and write the same file atomically, so the race is harmless.
+    Callers that may run beside each other hold the experiment's claims lock around this
+    (the datamodule's ``splits_guard``), so one job makes the file and the others read it.
     """
     splits_csv = Path(splits_csv)
     if splits_csv.is_file():

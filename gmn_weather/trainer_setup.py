@@ -5,6 +5,13 @@ logged to them (a clear error when W&B cannot start), the checkpoint callback po
 the run folder, the Trainer itself, Lightning's known-harmless hints silenced, and one W&B
 run per job: :func:`job_loggers` finishes it when the job ends, so the next multirun job
 starts its own.
+
+The Trainer writes checkpoints atomically (:class:`~gmn_weather.checkpoints.AtomicCheckpointIO`).
+Inside a SLURM job, requeueing belongs to submitit (``USR2``, then a rerun that resumes from
+``last.ckpt``); Lightning's own auto-requeue (``USR1``: an ``hpc_ckpt_*.ckpt`` and a requeue
+behind submitit's back, which the next start would load in place of ``last.ckpt``) is off.
+Lightning's ``SIGTERM`` handling stays: the job stops at the next batch, and its last
+finished epoch is in ``last.ckpt``.
 """
 
 from __future__ import annotations
@@ -17,10 +24,13 @@ from contextlib import contextmanager
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
+from lightning_fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
 
+from gmn_weather.checkpoints import AtomicCheckpointIO
 from gmn_weather.experiment import RunDir
 from gmn_weather.hydra_config import loggable_config
+from gmn_weather.metric_logs import RunCSVLogger
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +117,16 @@ def finish_runs(loggers: list) -> None:
 
 
 @contextmanager
-def job_loggers(cfg: DictConfig) -> Iterator[list]:
-    """The job's loggers with its config logged; W&B's run is finished however the job ends."""
+def job_loggers(cfg: DictConfig, continue_after_epochs: int | None = None) -> Iterator[list]:
+    """The job's loggers with its config logged; W&B's run is finished however the job ends.
+
+    ``continue_after_epochs``: the job resumes after that many epochs, so the run folder's
+    metric table keeps their rows (None: it starts over).
+    """
     loggers = build_loggers(cfg)
+    for logger in loggers:
+        if isinstance(logger, RunCSVLogger):
+            logger.continue_after(continue_after_epochs)
     try:
         log_config(loggers, loggable_config(cfg))
         yield loggers
@@ -130,7 +147,8 @@ def build_callbacks(cfg: DictConfig, run: RunDir, monitor_best: bool = False) ->
     if checkpoint is not None:
         checkpoint["dirpath"] = str(run.checkpoints_dir)
         if monitor_best and not checkpoint.get("monitor"):
-            checkpoint.update(monitor="val/loss", mode="min", save_top_k=1)
+            checkpoint.update(monitor="val/loss", mode="min", save_top_k=1,
+                              filename="best-epoch{epoch:02d}", save_last=True)
         callbacks.append(instantiate(checkpoint))
     for spec in specs.values():
         if spec and "_target_" in spec:
@@ -138,7 +156,15 @@ def build_callbacks(cfg: DictConfig, run: RunDir, monitor_best: bool = False) ->
     return callbacks
 
 
+def trainer_plugins() -> list:
+    """Atomic checkpoints; inside SLURM, Lightning's auto-requeue off (module docstring)."""
+    plugins: list = [AtomicCheckpointIO()]
+    if SLURMEnvironment.detect():
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+    return plugins
+
+
 def build_trainer(cfg: DictConfig, run: RunDir, loggers: list, callbacks: list,
                   **overrides) -> pl.Trainer:
     return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks,
-                       default_root_dir=str(run.path), **overrides)
+                       default_root_dir=str(run.path), plugins=trainer_plugins(), **overrides)

@@ -3,17 +3,27 @@
 (``mode=cv`` trains every fold in turn, :mod:`gmn_weather.cross_validation`;
 ``model=features_gbm`` runs the feature baseline, :mod:`gmn_weather.baseline.experiment`).
 
-Both start alike (the run folder, the settings fingerprint, the seed) and share one fit:
-datamodule, model, loggers, callbacks and Trainer from the composed Hydra config, the
+Both start alike (the settings fingerprint, the claim of the run folder, the seed) and share
+one fit: datamodule, model, loggers, callbacks and Trainer from the composed Hydra config, the
 run's ``run_info.json`` and ``config.yaml``. A fold job then predicts its validation images
 out-of-fold through ``Trainer.predict``; the OOF callback writes them and pools the
 experiment when the set is complete. The final job exports ``final/``. Outputs go to
 ``${paths.output_root}/${name}/fold_{k}`` or ``final`` (:mod:`gmn_weather.experiment`).
+
+Beside other jobs: the run folder is claimed before anything is written
+(:func:`gmn_weather.experiment_locks.claim_run`: other settings under the same name, or a
+second job for a folder being trained, are refused). A fold already finished under the same
+settings is skipped (``retrain=true`` trains it again from scratch); otherwise a job resumes
+from its folder's ``last.ckpt`` when that carries its fingerprint (``resume=false`` starts
+over, ``ckpt_path=`` names another checkpoint: :mod:`gmn_weather.checkpoints`). Under DDP
+(:mod:`gmn_weather.ddp`) only rank zero claims, writes and pools.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,12 +36,23 @@ from omegaconf import DictConfig, OmegaConf
 from gmn_base.settings import SettingError
 from gmn_weather.baseline.experiment import is_feature_baseline, run_baseline
 from gmn_weather.baseline.feature_cache import FeatureError
+from gmn_weather.checkpoints import ResumePlan, SettingsStamp, plan_resume
 from gmn_weather.cross_validation import train_cv
 from gmn_weather.datamodule import GMNDataModule
-from gmn_weather.experiment import ExperimentDir, ExperimentError, RunDir, RunInfo, run_name
+from gmn_weather.ddp import ddp_job, job_rank
+from gmn_weather.decision_files import pool_if_unpooled
+from gmn_weather.experiment import (
+    ExperimentDir,
+    ExperimentError,
+    OOFRecord,
+    RunDir,
+    RunInfo,
+    run_name,
+)
+from gmn_weather.experiment_locks import claim_run, claims
 from gmn_weather.export import export_final
 from gmn_weather.fingerprint import fingerprint, training_settings
-from gmn_weather.hydra_config import loggable_config, register_resolvers
+from gmn_weather.hydra_config import loggable_config, register_resolvers, save_hydra_record
 from gmn_weather.job_settings import check_job_settings
 from gmn_weather.labelled_images import LabelsError
 from gmn_weather.model import BackboneSettingError, PretrainedWeightsError, backbone_data_config
@@ -66,6 +87,8 @@ class TrainResult:
     card: dict | None = None  # final/model.json of a final job
     # optimized_metric of the pooled experiment, else of this fold (gmn_weather/objective.py)
     objective: float | None = None
+    skipped: bool = False  # the fold was finished under these settings already
+    resumed_after_epochs: int | None = None  # the job resumed from a checkpoint
 
 
 @dataclass
@@ -138,9 +161,41 @@ def _start_job(cfg: DictConfig, mode: str, fold: int | None) -> Job:
     register_resolvers()
     experiment = ExperimentDir.of(cfg.paths.output_root, cfg.name)
     run = experiment.run(mode, fold)
-    experiment.prepare_run(run)
     settings = training_settings(cfg)
     return Job(cfg, mode, fold, experiment, run, settings, fingerprint(settings))
+
+
+@contextmanager
+def _claimed(job: Job) -> Iterator[None]:
+    """Hold the run folder's claim for the block (rank zero; other ranks follow it)."""
+    if job_rank() != 0:
+        yield
+        return
+    start = RunInfo(mode=job.mode, fold=job.fold, n_folds=int(job.cfg.data.n_folds),
+                    name=str(job.cfg.name), fingerprint=job.fingerprint,
+                    oof_weights=job.settings["oof_weights"], settings=job.settings,
+                    started_utc=_now())
+    claim = claim_run(job.experiment, job.run, start, one_configuration=job.mode == "fold")
+    try:
+        job.experiment.prepare_run(job.run)
+        save_hydra_record(job.cfg, job.run.path)
+        yield
+    finally:
+        claim.release()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _resume_plan(job: Job) -> ResumePlan:
+    cfg = job.cfg
+    retrain = bool(cfg.get("retrain", False))
+    plan = plan_resume(job.run, job.fingerprint, resume=bool(cfg.get("resume", True)) and not retrain,
+                       ckpt_path=cfg.get("ckpt_path"))
+    if plan.resuming:
+        log.info("%s: resumed from epoch %d (%s)", job.run.name, plan.epochs_done, plan.note)
+    return plan
 
 
 def _datamodule(job: Job, **kwargs) -> GMNDataModule:
@@ -166,28 +221,33 @@ def _datamodule(job: Job, **kwargs) -> GMNDataModule:
     return datamodule
 
 
-def _record_run(job: Job, datamodule: GMNDataModule) -> None:
+def _record_run(job: Job, datamodule: GMNDataModule, plan: ResumePlan) -> None:
+    if job_rank() != 0:
+        return
     job.run.write_run_info(RunInfo(
         mode=job.mode, fold=job.fold, n_folds=int(job.cfg.data.n_folds), name=str(job.cfg.name),
         fingerprint=job.fingerprint, oof_weights=job.settings["oof_weights"],
         settings=job.settings, n_train=len(datamodule.train_table),
         n_val=len(datamodule.val_table), fold_warnings=datamodule.fold_warnings,
-        started_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        overrides=list(job.cfg.get("experiment_overrides") or []),
+        started_utc=_now(), overrides=list(job.cfg.get("experiment_overrides") or []),
+        resumed_from=plan.ckpt_path,
+        resumed_after_epochs=plan.epochs_done if plan.resuming else None,
     ))
     job.run.write_config(OmegaConf.to_yaml(loggable_config(job.cfg)))
 
 
-def _fit(job: Job, datamodule: GMNDataModule, loggers: list, callbacks: list,
+def _fit(job: Job, datamodule: GMNDataModule, loggers: list, callbacks: list, plan: ResumePlan,
          monitor_best: bool = False, **trainer_overrides) -> tuple[pl.Trainer, pl.LightningModule]:
-    """The shared fit: seed, model, Trainer, ``trainer.fit``; return the trainer and model."""
+    """The shared fit: seed, model, Trainer, ``trainer.fit`` (resumed as ``plan`` says);
+    return the trainer and model."""
     pl.seed_everything(int(job.cfg.seed), workers=True, verbose=False)
-    _record_run(job, datamodule)
+    _record_run(job, datamodule, plan)
     model = _build(OmegaConf.to_container(job.cfg.model, resolve=True),
                    preprocessing=datamodule.preprocessing, _recursive_=False, _convert_="all")
-    callbacks = callbacks + build_callbacks(job.cfg, job.run, monitor_best)
+    callbacks = [*callbacks, SettingsStamp(job.fingerprint),
+                 *build_callbacks(job.cfg, job.run, monitor_best)]
     trainer = build_trainer(job.cfg, job.run, loggers, callbacks, **trainer_overrides)
-    trainer.fit(model, datamodule=datamodule)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=plan.ckpt_path)
     return trainer, model
 
 
@@ -201,28 +261,58 @@ def train_fold(cfg: DictConfig) -> TrainResult:
     if not 0 <= fold < n_folds:
         raise SplitError(f"fold={fold} is outside 0..{n_folds - 1} (data.n_folds={n_folds})")
     job = _start_job(cfg, "fold", fold)
-    job.experiment.check_accepts(job.fingerprint, job.settings)
-    datamodule = _datamodule(job, splits_csv=str(job.experiment.splits_csv))
-    oof = _build(cfg.callbacks.oof, experiment=str(job.experiment.path), fold=fold,
-                 fingerprint=job.fingerprint, rule=OmegaConf.to_container(cfg.analyze, resolve=True))
-    with job_loggers(cfg) as loggers, quiet_lightning():
-        trainer, model = _fit(job, datamodule, loggers, [oof], monitor_best=oof.optimistic)
-        metrics = _metrics(trainer)  # Trainer.predict resets them
-        trainer.predict(model, datamodule=datamodule, ckpt_path=oof.ckpt_path(trainer),
-                        return_predictions=False)
-    return TrainResult(job.run.path, metrics, job.fingerprint, pooled=oof.pooled)
+    rule = OmegaConf.to_container(cfg.analyze, resolve=True)
+    with _claimed(job):
+        # The data first: a rerun on changed labels is refused (splits.csv), never skipped.
+        datamodule = _datamodule(job, splits_csv=str(job.experiment.splits_csv),
+                                 splits_guard=lambda: claims(job.experiment))
+        finished = job.run.oof_record()
+        if finished is not None and finished.fingerprint == job.fingerprint \
+                and not cfg.get("retrain", False):
+            return _skip_finished(job, finished, rule)
+        plan = _resume_plan(job)
+        oof = _build(cfg.callbacks.oof, experiment=str(job.experiment.path), fold=fold,
+                     fingerprint=job.fingerprint, rule=rule)
+        oof.settings = job.settings  # not through instantiate: it holds _target_ keys
+        with job_loggers(cfg, plan.epochs_done if plan.resuming else None) as loggers, \
+                quiet_lightning(), ddp_job():
+            trainer, model = _fit(job, datamodule, loggers, [oof], plan,
+                                  monitor_best=oof.optimistic)
+            oof.fit_metrics = metrics = _metrics(trainer)  # Trainer.predict resets them
+            trainer.predict(model, datamodule=datamodule, ckpt_path=oof.ckpt_path(trainer),
+                            return_predictions=False)
+    return TrainResult(job.run.path, metrics, job.fingerprint, pooled=oof.pooled,
+                       resumed_after_epochs=plan.epochs_done if plan.resuming else None)
+
+
+def _skip_finished(job: Job, finished: OOFRecord, rule: dict) -> TrainResult:
+    """A rerun of a finished fold: nothing to train; pool if the set was never pooled."""
+    log.info("%s: already finished under these settings (%s, %s); skipped. retrain=true "
+             "trains it again", job.run.name, job.run.oof_csv, finished.written_utc)
+    pooled = pool_if_unpooled(job.experiment, job.fingerprint, **rule) if job_rank() == 0 \
+        else None
+    if pooled is not None:
+        log.info("all folds present; pooled:\n%s", pooled.report())
+    return TrainResult(job.run.path, dict(finished.metrics), job.fingerprint, pooled=pooled,
+                       skipped=True)
 
 
 def train_final(cfg: DictConfig) -> TrainResult:
     """Train on every labelled image and export ``final/`` (weights + model.json)."""
     job = _start_job(cfg, "final", None)
-    datamodule = _datamodule(job)
-    with job_loggers(cfg) as loggers, quiet_lightning():
-        trainer, model = _fit(job, datamodule, loggers, [], limit_val_batches=0)
-        card = export_final(job.experiment, model, job.fingerprint,
-                            _trained_on(job, datamodule, int(trainer.current_epoch)))
-        log_final_artifact(loggers, job.experiment.final, job.experiment.name, card)
-    return TrainResult(job.run.path, _metrics(trainer), job.fingerprint, card=card)
+    with _claimed(job):
+        plan = _resume_plan(job)
+        datamodule = _datamodule(job)
+        with job_loggers(cfg, plan.epochs_done if plan.resuming else None) as loggers, \
+                quiet_lightning(), ddp_job():
+            trainer, model = _fit(job, datamodule, loggers, [], plan, limit_val_batches=0)
+            card = None
+            if trainer.is_global_zero:
+                card = export_final(job.experiment, model, job.fingerprint,
+                                    _trained_on(job, datamodule, int(trainer.current_epoch)))
+                log_final_artifact(loggers, job.experiment.final, job.experiment.name, card)
+    return TrainResult(job.run.path, _metrics(trainer), job.fingerprint, card=card,
+                       resumed_after_epochs=plan.epochs_done if plan.resuming else None)
 
 
 def _trained_on(job: Job, datamodule: GMNDataModule, epochs: int) -> dict:

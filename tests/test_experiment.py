@@ -1,8 +1,10 @@
-"""The experiment folder contract: file names, run info, and one configuration per name."""
+"""The experiment folder contract: file names, run info, fold predictions with their record,
+and one configuration per name."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from gmn_weather.experiment import (
     ExperimentDir,
     ExperimentError,
     FinalDir,
+    OOFRecord,
     RunInfo,
     check_same_configuration,
     run_name,
@@ -35,6 +38,10 @@ def test_every_path_of_the_contract(tmp_path):
     assert fold.run_info_json == root / "fold_2" / "run_info.json"
     assert fold.config_yaml == root / "fold_2" / "config.yaml"
     assert fold.checkpoints_dir == root / "fold_2" / "checkpoints"
+    assert fold.last_ckpt == root / "fold_2" / "checkpoints" / "last.ckpt"
+    assert fold.oof_record_json == root / "fold_2" / "oof_predictions.json"
+    assert fold.claim_lock == root / "fold_2" / ".claim.lock"
+    assert exp.claims_lock == root / ".claims.lock" and exp.pooling_lock == root / ".pooling.lock"
     assert exp.final == FinalDir(root / "final") == exp.run("final", 0)
     assert exp.final.model_json == root / "final" / "model.json"
     assert exp.final.model_ckpt == root / "final" / "model.ckpt"
@@ -66,7 +73,8 @@ def _finished_fold(exp: ExperimentDir, k: int, fingerprint: str, seed: int = 42,
     run.path.mkdir(parents=True, exist_ok=True)
     run.write_run_info(RunInfo(fold=k, fingerprint=fingerprint, settings={"seed": seed}))
     if with_oof:
-        exp.write_fold_oof(k, pd.DataFrame({"image_filename": [f"{k}.png"], "prob_clear": [0.5]}))
+        exp.write_fold_oof(k, pd.DataFrame({"image_filename": [f"{k}.png"], "prob_clear": [0.5]}),
+                           OOFRecord(fingerprint, {"seed": seed}))
 
 
 def test_a_second_configuration_under_one_name_is_refused(tmp_path):
@@ -99,6 +107,43 @@ def test_finished_folds_and_same_configuration(tmp_path):
     _finished_fold(exp, 1, "b", seed=1)
     with pytest.raises(ExperimentError, match="fold_0 and fold_1 .* \\(seed: 42 vs 1\\)"):
         check_same_configuration(exp.finished_folds(3)[0])
+
+
+def test_predictions_count_only_with_a_matching_record(tmp_path):
+    exp = ExperimentDir(tmp_path)
+    _finished_fold(exp, 0, "a")
+    record = exp.fold(0).oof_record()
+    assert record.fingerprint == "a" and record.n_rows == 1 and len(record.sha256) == 64
+    written = json.loads(exp.fold(0).oof_record_json.read_text())
+    assert written["settings"] == {"seed": 42} and written["sha256"] == record.sha256
+    # Predictions replaced without their record (a job killed between the two writes, an
+    # edit): the fold is unfinished, so never pooled under the old record's fingerprint.
+    exp.fold(0).oof_csv.write_text("image_filename,prob_clear\n0.png,0.9\n")
+    assert exp.fold(0).oof_record() is None
+    assert exp.finished_folds(1) == ({}, [0])
+    exp.check_accepts("b", {"seed": 1})  # an unfinished fold of other settings does not block
+    exp.fold(0).oof_record_json.write_text("{not json")
+    assert exp.fold(0).oof_record() is None
+
+
+def test_a_running_job_of_other_settings_blocks_the_name(tmp_path):
+    from gmn_base.locks import FileLock
+
+    exp = ExperimentDir(tmp_path)
+    run = exp.fold(1)
+    run.path.mkdir()
+    run.write_run_info(RunInfo(fold=1, fingerprint="old", settings={"seed": 42}))
+    claim = FileLock(run.claim_lock, note="old")
+    assert claim.try_acquire() is None
+    try:
+        exp.check_accepts("old", {"seed": 42})  # same settings: another fold may run beside it
+        with pytest.raises(ExperimentError, match="already holds fold_1 being trained by pid "
+                                                  f"{os.getpid()} .* under a different "
+                                                  "configuration \\(seed: 42 vs 7\\).*name="):
+            exp.check_accepts("new", {"seed": 7})
+    finally:
+        claim.release()
+    exp.check_accepts("new", {"seed": 7})  # released and unfinished: no longer blocks
 
 
 def test_reading_what_is_not_there_says_what_to_run(tmp_path):

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import time
 import warnings
 from pathlib import Path
 
 import fixtures_slurm
 import pytest
-from fixtures_train import REPO, compose_train, make_dataset, run_cli, tiny_overrides
+from fixtures_train import PYTHON, REPO, compose_train, make_dataset, run_cli, tiny_overrides
 
 POOLED = ("oof_predictions.csv", "operating_point.json", "threshold_table.csv")
 EXPERIMENT = "tiny_test_resnet_light"
@@ -90,6 +92,75 @@ def test_submitit_slurm_on_a_real_cluster_pools_like_a_sequential_run(sequential
     # Inside a SLURM job started with srun, Lightning has nothing to hint at.
     assert not any("`srun` command is available" in p.read_text() for p in
                    (out / ".submitit").glob("*/*_log.err"))
+
+
+@pytest.mark.slow
+def test_slurm_requeue_resumes_from_the_last_checkpoint(tmp_path, slurm_cluster):
+    """``scancel --signal=USR2`` (what SLURM sends before a time limit, and clusters on
+    preemption): submitit requeues the job, which resumes from fold_0's last.ckpt and predicts
+    exactly what a run that was never stopped predicts. The job waits at the start of its
+    second epoch to be signalled (tests/fixtures_kill.py), so the signal lands mid-training."""
+    import pandas as pd
+    import torch
+
+    from gmn_weather.training import train
+
+    make_dataset(tmp_path / "data")
+    overrides = ["fold=0", "trainer.max_epochs=2"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(compose_train(*overrides, *tiny_overrides(tmp_path / "data", tmp_path / "whole")))
+    finally:
+        torch.set_num_threads(threads)
+
+    out, marker = tmp_path / "slurm", tmp_path / "holding"
+    env = {**slurm_cluster.env, **ONE_THREAD,
+           "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}
+    sweep = subprocess.Popen(
+        [PYTHON, "train.py", "-m", *overrides, "hydra/launcher=submitit_slurm",
+         "hydra.launcher.partition=debug", "hydra.launcher.cpus_per_task=1",
+         # Over 10 min: submitit counts a signal before min(0.8 x limit, limit - 10 min) as a
+         # preemption (requeued every time), later ones as time-outs (max_num_timeout: 0).
+         "hydra.launcher.timeout_min=30", *tiny_overrides(tmp_path / "data", out),
+         "+callbacks.hold._target_=fixtures_kill.HoldUntilRequeued", "+callbacks.hold.epoch=1",
+         f"+callbacks.hold.marker={marker}", "+callbacks.hold.timeout_s=300"],
+        cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore", **env},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not (marker.exists() and marker.read_text()):
+            assert sweep.poll() is None, sweep.stdout.read()
+            assert time.monotonic() < deadline, "the job never reached its second epoch"
+            time.sleep(0.2)
+        job = marker.read_text().strip()
+        slurm_cluster.run("scancel", "--signal=USR2", job)
+        # SLURM holds a requeued job back for two minutes (reason BeginTime): start it now.
+        while "BeginTime" not in (state := slurm_cluster.run(
+                "squeue", "-h", "-j", job, "-o", "%T %r", check=False)):
+            assert sweep.poll() is None and time.monotonic() < deadline, f"not requeued: {state}"
+            time.sleep(0.2)
+        slurm_cluster.run("scontrol", "update", f"JobId={job}", "StartTime=now")
+        try:
+            log = sweep.communicate(timeout=600)[0]
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the requeued job did not end: {slurm_cluster.run('squeue')}"
+                                 f"\n{slurm_cluster.logs()}") from None
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 0, log[-3000:]
+
+    run = out / EXPERIMENT / "fold_0"
+    job_log = "\n".join(p.read_text() for p in (out / ".submitit").glob("*/*_log.err"))
+    assert "Caught signal SIGUSR2" in job_log and "this job is preempted" in job_log, job_log
+    assert "DUE TO JOB REQUEUE" in job_log, job_log  # submitit asked SLURM to requeue it
+    assert "resumed from epoch 1 (fold_0/checkpoints/last.ckpt)" in (run / "train.log").read_text()
+    assert not list(run.glob("hpc_ckpt_*.ckpt"))  # Lightning's own requeue stayed out of it
+    pd.testing.assert_frame_equal(
+        pd.read_csv(run / "oof_predictions.csv"),
+        pd.read_csv(tmp_path / "whole" / EXPERIMENT / "fold_0" / "oof_predictions.csv"),
+        check_exact=True)
 
 
 def _launcher_config(name: str, *overrides: str):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gmn_base.locks import FileLock, LockError, LockRecord, LockTimeout, read_holder
+from gmn_base.locks import FileLock, LockError, LockRecord, LockTimeout, held_by, read_holder
 from gmn_base.process_identity import host_token
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,6 +92,21 @@ def test_holder_killed_by_sigkill_is_taken_over_at_once(tmp_path, caplog):
         assert f"took over the lock from pid {proc.pid}" in caplog.text
     finally:
         lock.release()
+
+
+def test_held_by_probes_without_taking_or_removing(tmp_path):
+    path = tmp_path / "fold_1" / ".claim.lock"
+    assert held_by(path) is None  # no file
+    proc = _start_holder(path, "fingerprint-a")
+    try:
+        holder = held_by(path)
+        assert holder.pid == proc.pid and holder.note == "fingerprint-a"
+        assert read_holder(path) == holder  # the probe left the file and the lock as they were
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    # A dead holder's file stays, but nobody holds it: not a running job.
+    assert path.exists() and held_by(path) is None and path.exists()
 
 
 COUNTER = textwrap.dedent("""

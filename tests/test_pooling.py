@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from gmn_weather.decision_files import pool_folds, pool_if_complete
-from gmn_weather.experiment import ExperimentDir, ExperimentError, RunInfo
+from gmn_weather.experiment import ExperimentDir, ExperimentError, OOFRecord
 from gmn_weather.pooling import OOF_COLUMNS, PoolingError, pool, pool_predictions
 
 LABELS = np.array(["clear", "clear", "clear", "cloudy", "cloudy", "cloudy"])
@@ -31,9 +31,9 @@ def _fold_tables(splits: pd.DataFrame) -> dict[int, pd.DataFrame]:
     return tables
 
 
-def _infos(*fingerprints: str, weights: str = "last") -> dict[int, RunInfo]:
-    return {k: RunInfo(fold=k, fingerprint=fp, oof_weights=weights,
-                       settings={"model": {"backbone": f"net_{fp}"}, "seed": 1})
+def _infos(*fingerprints: str, weights: str = "last") -> dict[int, OOFRecord]:
+    return {k: OOFRecord(fingerprint=fp, oof_weights=weights,
+                         settings={"model": {"backbone": f"net_{fp}"}, "seed": 1})
             for k, fp in enumerate(fingerprints)}
 
 
@@ -58,6 +58,26 @@ def test_pool_predictions_refuses_overlap_and_gaps():
     short = {**tables, 1: tables[1].iloc[1:]}
     with pytest.raises(PoolingError, match="1 missing \\(first: \\['i2.png'\\]\\), 0 not in"):
         pool_predictions(short, splits)
+
+
+def test_pool_predictions_checks_folds_labels_and_groups_against_the_split():
+    splits = _splits()
+    tables = _fold_tables(splits)
+    relabelled = {**tables, 0: tables[0].assign(label=["cloudy", "clear", "cloudy"])}
+    with pytest.raises(PoolingError, match="1 prediction\\(s\\) disagree with splits.csv on "
+                                           "label \\(first: i0.png: cloudy .*, clear in"):
+        pool_predictions(relabelled, splits)
+    moved = {**tables, 1: tables[1].assign(fold=[1, 0, 1])}
+    with pytest.raises(PoolingError, match="fold 1's predictions hold rows of fold 0 "
+                                           "\\(first: i3.png\\)"):
+        pool_predictions(moved, splits)
+    regrouped = {**tables, 1: tables[1].assign(group=["g1", "g9", "g3"])}
+    with pytest.raises(PoolingError, match="on group \\(first: i3.png"):
+        pool_predictions(regrouped, splits)
+    # A fold file made from another split: right fold number, images of another fold.
+    swapped = {0: tables[1].assign(fold=0), 1: tables[0].assign(fold=1)}
+    with pytest.raises(PoolingError, match="disagree with splits.csv on fold"):
+        pool_predictions(swapped, splits)
 
 
 def test_pool_chooses_the_operating_point_and_records_it():
@@ -88,8 +108,7 @@ def _fake_experiment(root, fingerprints=("a", "a"), weights="last") -> Experimen
     splits.to_csv(experiment.splits_csv, index=False)
     infos = _infos(*fingerprints, weights=weights)
     for k, table in _fold_tables(splits).items():
-        experiment.write_fold_oof(k, table)
-        experiment.fold(k).write_run_info(infos[k])
+        experiment.write_fold_oof(k, table, infos[k])
     return experiment
 
 
@@ -121,9 +140,39 @@ def test_pool_refuses_mixed_configurations(tmp_path):
 def test_pool_refuses_missing_fold(tmp_path):
     experiment = _fake_experiment(tmp_path)
     experiment.fold(1).oof_csv.unlink()
-    with pytest.raises(PoolingError, match="fold\\(s\\) 1 of 2 have no out-of-fold"):
+    with pytest.raises(PoolingError, match="fold\\(s\\) 1 of 2 have no finished out-of-fold"):
         pool_folds(tmp_path)
     assert pool_if_complete(experiment, "a") is None
+
+
+def test_pooling_trusts_the_record_written_with_the_predictions_not_run_info(tmp_path):
+    """run_info.json is written when a job starts; a job of other settings starting later
+    must not lend its fingerprint to predictions it did not make."""
+    from gmn_weather.experiment import RunInfo
+
+    experiment = _fake_experiment(tmp_path)
+    experiment.fold(1).write_run_info(RunInfo(fold=1, fingerprint="b", settings={"seed": 2}))
+    assert pool_folds(experiment).fingerprint == "a"
+    experiment.write_fold_oof(1, _fold_tables(_splits())[1], _infos("b", "b")[1])
+    with pytest.raises(ExperimentError, match="different configurations"):
+        pool_folds(experiment)
+
+
+def test_finish_fold_pools_exactly_once_whatever_the_order(tmp_path):
+    from gmn_weather.decision_files import finish_fold, pool_if_unpooled
+
+    experiment = ExperimentDir(tmp_path)
+    splits = _splits()
+    splits.to_csv(experiment.splits_csv, index=False)
+    tables, records = _fold_tables(splits), _infos("a", "a")
+    _, pooled = finish_fold(experiment, 1, tables[1], records[1])
+    assert pooled is None and not experiment.oof_csv.exists()
+    _, pooled = finish_fold(experiment, 0, tables[0], records[0])
+    assert pooled is not None and experiment.operating_point_json.is_file()
+    # A rerun that finds its fold finished pools only a set that was never pooled.
+    assert pool_if_unpooled(experiment, "a") is None
+    experiment.operating_point_json.unlink()
+    assert pool_if_unpooled(experiment, "a") is not None
 
 
 def test_best_epoch_outputs_say_optimistic(tmp_path):

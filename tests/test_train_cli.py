@@ -309,11 +309,11 @@ def test_analyze_rule_override_and_refusal_of_mixed_folds(sweep, tmp_path):
 
     mixed = tmp_path / "outputs" / "mixed"
     shutil.copytree(sweep.experiments[FIRST], mixed)
-    info_path = mixed / "fold_1" / "run_info.json"
-    info = json.loads(info_path.read_text())
-    info["fingerprint"] = "0000"
-    info["settings"]["model"]["backbone"] = "other_net"
-    info_path.write_text(json.dumps(info))
+    record_path = mixed / "fold_1" / "oof_predictions.json"  # what fold_1 was made under
+    record = json.loads(record_path.read_text())
+    record["fingerprint"] = "0000"
+    record["settings"]["model"]["backbone"] = "other_net"
+    record_path.write_text(json.dumps(record))
     proc = run_cli("analyze.py", f"paths.output_root={tmp_path / 'outputs'}", "name=mixed",
                    check=False)
     assert proc.returncode == 1
