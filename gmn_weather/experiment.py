@@ -119,6 +119,7 @@ class OOFRecord:
     sha256: str = ""  # of oof_predictions.csv's bytes: the record belongs to that file only
     written_utc: str = ""
     metrics: dict = field(default_factory=dict)  # the fold's last validation metrics
+    overrides: list[str] = field(default_factory=list)  # as RunInfo.overrides
 
     @classmethod
     def from_dict(cls, data: Mapping) -> OOFRecord:

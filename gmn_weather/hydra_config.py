@@ -19,12 +19,14 @@ job that is running there.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from gmn_base.atomic import write_text
 from gmn_base.redaction import redact_secrets
-from gmn_weather.experiment import RunDir, run_name
+from gmn_weather.experiment import HYDRA_OVERRIDES_YAML, run_name
 from gmn_weather.experiment_names import (
     TrainingOverride,
     experiment_name,
@@ -76,14 +78,21 @@ def loggable_config(cfg: DictConfig) -> dict:
     return redact_secrets(container)
 
 
-def save_hydra_record(job_cfg: DictConfig, run: RunDir) -> None:
-    """Hydra's record of the running job in the run folder's ``.hydra/`` (nothing outside a
-    Hydra job): the job's config, Hydra's own, and the overrides, unresolved as Hydra writes
-    them (a secret given on the command line stays an ``${oc.env:...}``)."""
+def save_hydra_record(job_cfg: DictConfig, folder: str | Path) -> bool:
+    """Hydra's record of the running job in ``folder/.hydra`` when ``folder`` is the job's
+    Hydra output folder (nothing outside a Hydra job, nothing for the fold jobs of a
+    ``mode=cv`` job, whose record is in ``cv/``): the job's config, Hydra's own and the
+    overrides, unresolved as Hydra writes them (a secret given on the command line stays an
+    ``${oc.env:...}``). Returns whether it wrote."""
     if not HydraConfig.initialized():
-        return
+        return False
     hydra_cfg = HydraConfig.instance().cfg
-    record = run.hydra_overrides_yaml.parent
-    write_text(record / "config.yaml", OmegaConf.to_yaml(job_cfg))
-    write_text(record / "hydra.yaml", OmegaConf.to_yaml(hydra_cfg))
-    write_text(run.hydra_overrides_yaml, OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task))
+    output_dir = OmegaConf.select(hydra_cfg, "hydra.runtime.output_dir", default=None,
+                                  throw_on_missing=False)  # unset where a test composed a config
+    if output_dir is None or Path(str(output_dir)).resolve() != Path(folder).resolve():
+        return False
+    overrides = Path(folder) / HYDRA_OVERRIDES_YAML
+    write_text(overrides.parent / "config.yaml", OmegaConf.to_yaml(job_cfg))
+    write_text(overrides.parent / "hydra.yaml", OmegaConf.to_yaml(hydra_cfg))
+    write_text(overrides, OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task))
+    return True

@@ -86,6 +86,7 @@ class OOFPredictionWriter(BasePredictionWriter):
         self.rule = dict(rule or {})
         self.settings = dict(settings or {})
         self.fit_metrics: dict[str, float] = {}  # the fold's last validation metrics, recorded
+        self.overrides: list[str] = []  # the overrides that define the experiment, recorded
         self.pooled: PooledResult | None = None
 
     @property
@@ -117,7 +118,7 @@ class OOFPredictionWriter(BasePredictionWriter):
         table = fold_predictions(trainer.datamodule.val_table, predictions, self.optimistic)
         record = OOFRecord(self.fingerprint, self.settings, self.weights,
                            written_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                           metrics=self.fit_metrics)
+                           metrics=self.fit_metrics, overrides=self.overrides)
         path, self.pooled = finish_fold(self.experiment, self.fold, table, record, **self.rule)
         log.info("fold %d: wrote %d out-of-fold predictions (%s-epoch weights) to %s",
                  self.fold, len(table), self.weights, path)

@@ -127,8 +127,9 @@ def train(cfg: DictConfig) -> TrainResult:
     elif mode == "fold":
         result = train_fold(cfg)
     elif mode == "cv":
-        pooled = train_cv(cfg, train_fold)
         experiment = ExperimentDir.of(cfg.paths.output_root, cfg.name)
+        save_hydra_record(cfg, experiment.path / run_name("cv", None))  # folds: their own
+        pooled = train_cv(cfg, train_fold)
         result = TrainResult(experiment.path / run_name("cv", None), {}, pooled.fingerprint,
                              pooled=pooled)
     elif mode == "final":
@@ -174,7 +175,8 @@ def _claimed(job: Job) -> Iterator[None]:
     start = RunInfo(mode=job.mode, fold=job.fold, n_folds=int(job.cfg.data.n_folds),
                     name=str(job.cfg.name), fingerprint=job.fingerprint,
                     oof_weights=job.settings["oof_weights"], settings=job.settings,
-                    started_utc=_now())
+                    started_utc=_now(),
+                    overrides=list(job.cfg.get("experiment_overrides") or []))
     claim = claim_run(job.experiment, job.run, start, one_configuration=job.mode == "fold")
     try:
         job.experiment.prepare_run(job.run)
@@ -274,6 +276,7 @@ def train_fold(cfg: DictConfig) -> TrainResult:
         oof = _build(cfg.callbacks.oof, experiment=str(job.experiment.path), fold=fold,
                      fingerprint=job.fingerprint, rule=rule)
         oof.settings = job.settings  # not through instantiate: it holds _target_ keys
+        oof.overrides = list(cfg.get("experiment_overrides") or [])
         with job_loggers(cfg, plan.epochs_done if plan.resuming else None) as loggers, \
                 quiet_lightning(), ddp_job():
             trainer, model = _fit(job, datamodule, loggers, [oof], plan,

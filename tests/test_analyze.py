@@ -14,13 +14,14 @@ from fixtures_train import compose_train
 
 from gmn_weather.analysis import AnalyzeSettingError, analyze
 from gmn_weather.compare import comparison_table, experiment_row
-from gmn_weather.experiment import ExperimentDir, RunInfo
+from gmn_weather.experiment import ExperimentDir, OOFRecord, RunInfo
 from gmn_weather.objective import ObjectiveSettingError, fold_value, pooled_value
 
 
 def write_experiment(root, name: str, prob_clear, labels, n_folds: int = 3,
                      settings: dict | None = None, overrides=("seed=1",)) -> ExperimentDir:
-    """An experiment folder as fold jobs leave it: splits.csv, each fold's run info and OOF."""
+    """An experiment folder as fold jobs leave it: splits.csv, each fold's run info, and its
+    OOF predictions with their record."""
     experiment = ExperimentDir.of(root, name)
     n = len(labels)
     groups = [f"ST{i % 12:04d}_2025110{i % 12 % 9 + 1}" for i in range(n)]
@@ -35,7 +36,8 @@ def write_experiment(root, name: str, prob_clear, labels, n_folds: int = 3,
             settings=settings or {"data": {}, "seed": 1}, overrides=list(overrides)))
         part = splits[splits["fold"] == k].assign(
             prob_clear=[p for p, f in zip(prob_clear, folds, strict=True) if f == k])
-        experiment.write_fold_oof(k, part)
+        experiment.write_fold_oof(k, part, OOFRecord("f" * 16, settings or {"data": {}, "seed": 1},
+                                                     overrides=list(overrides)))
     return experiment
 
 

@@ -66,6 +66,9 @@ def test_a_second_configuration_or_a_second_job_for_a_fold_is_refused(tmp_path):
     make_dataset(tmp_path / "data")
     base = tiny_overrides(tmp_path / "data", tmp_path / "out")
     experiment = tmp_path / "out" / EXPERIMENT
+    # Other settings land in another experiment by default (the name carries the overrides);
+    # here every job names the same experiment, as a sweep given name= does.
+    base = [*base, f"name={EXPERIMENT}"]
     first = _start("fold=0", *base)
     try:
         # Claimed, and out of the moment of claiming (the experiment's claims lock).

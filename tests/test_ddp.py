@@ -70,7 +70,8 @@ def test_ddp_two_cpu_processes_predict_each_image_once_and_log_val_metrics(tmp_p
         assert validated[key].between(0, 1).all(), key
 
     record = json.loads((run / "oof_predictions.json").read_text())
-    assert record["settings"]["effective_batch_size"] == WORLD * 6  # devices x data.batch_size
+    batch_size = record["settings"]["data"]["batch_size"]
+    assert record["settings"]["effective_batch_size"] == WORLD * batch_size  # devices x batch
     assert record["metrics"]["val/auroc"] == validated["val/auroc"].iloc[0]
     # Rank 1 ran the job's own command line (no sweep of its own) and logged beside rank 0.
     assert (run / "train_ddp_process_1.log").is_file()

@@ -106,7 +106,7 @@ def test_slurm_requeue_resumes_from_the_last_checkpoint(tmp_path, slurm_cluster)
     from gmn_weather.training import train
 
     make_dataset(tmp_path / "data")
-    overrides = ["fold=0", "trainer.max_epochs=2"]
+    overrides = ["fold=0", "trainer.max_epochs=2", f"name={EXPERIMENT}"]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

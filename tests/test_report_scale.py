@@ -22,7 +22,7 @@ from fixtures_train import draw_frame
 
 from gmn_base.image_names import format_image_name
 from gmn_weather.decision_files import pool_folds
-from gmn_weather.experiment import ExperimentDir
+from gmn_weather.experiment import ExperimentDir, OOFRecord
 from gmn_weather.report.page_data import GalleryLimits
 
 browser = fixtures_browser.browser  # the module's headless Chromium (a pytest fixture)
@@ -75,8 +75,9 @@ def big(tmp_path_factory):
     for k in range(3):
         fold = exp.fold(k)
         fold.path.mkdir()
-        table.loc[table["fold"] == k, ["image_filename", "label", "group", "fold", "prob_clear"]] \
-            .to_csv(fold.oof_csv, index=False)
+        exp.write_fold_oof(k, table.loc[table["fold"] == k, ["image_filename", "label", "group",
+                                                             "fold", "prob_clear"]],
+                           OOFRecord("f" * 16, settings))
         fold.run_info_json.write_text(json.dumps(
             {"fold": k, "fingerprint": "f" * 16, "oof_weights": "last", "settings": settings}))
     result = pool_folds(exp, min_precision=0.9)

@@ -61,7 +61,9 @@ def killed(uninterrupted):
 
 
 def _overrides(root, out: str, *extra: str) -> list[str]:
-    return [*tiny_overrides(root / "data", root / out), f"trainer.max_epochs={EPOCHS}", *extra]
+    # name= fixed: on the command line trainer.max_epochs would otherwise enter the name.
+    return [*tiny_overrides(root / "data", root / out), f"trainer.max_epochs={EPOCHS}",
+            f"name={EXPERIMENT}", *extra]
 
 
 def _oof(run) -> pd.DataFrame:

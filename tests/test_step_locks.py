@@ -24,7 +24,7 @@ from PIL import Image
 
 from data_prep import download, night_to_day
 from data_prep.step_lock import StepLockedError, step_lock_path
-from gmn_base.formats import format_image_name, parse_image_name
+from gmn_base.image_names import format_image_name, parse_image_name
 from gmn_base.locks import read_holder
 
 REPO = Path(__file__).resolve().parents[1]

@@ -25,10 +25,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from gmn_weather.baseline.feature_cache import cache_path_for, image_feature_table
 from gmn_weather.baseline.gbm import fold_oof
-from gmn_weather.decision_files import pool_if_complete
-from gmn_weather.experiment import ExperimentDir, ExperimentError, RunInfo, run_name
+from gmn_weather.decision_files import finish_fold
+from gmn_weather.experiment import ExperimentDir, ExperimentError, OOFRecord, RunInfo, run_name
+from gmn_weather.experiment_locks import claim_run, claims
 from gmn_weather.fingerprint import fingerprint, training_settings
-from gmn_weather.hydra_config import loggable_config
+from gmn_weather.hydra_config import loggable_config, save_hydra_record
 from gmn_weather.labelled_images import load_labelled_images
 from gmn_weather.pooling import PooledResult
 from gmn_weather.splits import check_folds, load_or_create_splits
@@ -78,6 +79,27 @@ def _run_info(cfg: DictConfig, fold: int, fingerprint_: str, settings: dict, spl
         overrides=list(cfg.get("experiment_overrides") or []))
 
 
+def _baseline_fold(cfg: DictConfig, experiment: ExperimentDir, fold: int, features, splits,
+                   params: dict, start: RunInfo) -> PooledResult | None:
+    """One fold like a fold job does it: claim its folder (other settings under this name are
+    refused), fit and predict, write the predictions with their record, pool when complete."""
+    run = experiment.fold(fold)
+    claim = claim_run(experiment, run, start, one_configuration=True)
+    try:
+        experiment.prepare_run(run)
+        save_hydra_record(cfg, run.path)
+        run.write_config(OmegaConf.to_yaml(loggable_config(cfg)))
+        oof = fold_oof(splits, features, fold, int(cfg.seed), params)
+        record = OOFRecord(start.fingerprint, start.settings, start.oof_weights,
+                           written_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           overrides=start.overrides)
+        path, pooled = finish_fold(experiment, fold, oof, record, **cfg.analyze)
+    finally:
+        claim.release()
+    log.info("baseline fold %d: wrote %d out-of-fold predictions to %s", fold, len(oof), path)
+    return pooled
+
+
 def run_baseline(cfg: DictConfig) -> BaselineRun:
     """Fit and predict the folds ``mode`` asks for (``cv``: all; ``fold``: ``cfg.fold``),
     write them like fold jobs do, and pool when the set is complete."""
@@ -90,30 +112,27 @@ def run_baseline(cfg: DictConfig) -> BaselineRun:
     experiment = ExperimentDir.of(cfg.paths.output_root, cfg.name)
     settings = training_settings(cfg)
     fingerprint_ = fingerprint(settings)
-    experiment.check_accepts(fingerprint_, settings)
+    experiment.check_accepts(fingerprint_, settings)  # early; each fold's claim checks again
     data = cfg.data
     # The datamodule's own call: same labels, overrides, grouping and seed give the same folds.
     table, report = load_labelled_images(data.labels_csv, data.image_dir,
                                          data.get("min_edge_distance_s"),
                                          data.get("label_overrides"), data.group_by)
     report.log(log, data.labels_csv, data.image_dir)
-    experiment.path.mkdir(parents=True, exist_ok=True)
-    splits = load_or_create_splits(experiment.splits_csv, table, int(data.n_folds),
-                                   int(data.split_seed))
+    with claims(experiment):  # jobs starting together: one makes splits.csv
+        splits = load_or_create_splits(experiment.splits_csv, table, int(data.n_folds),
+                                       int(data.split_seed))
     warnings = check_folds(splits)
     folds = range(int(data.n_folds)) if mode == "cv" else [int(cfg.fold)]
     features = image_feature_table(splits["image_filename"], data.image_dir,
                                    cache_path_for(cfg.paths.output_root, data.image_dir))
-    config_yaml = OmegaConf.to_yaml(loggable_config(cfg))
+    if mode == "cv":
+        save_hydra_record(cfg, experiment.path / run_name("cv", None))
+    pooled = None
     for fold in folds:
-        run = experiment.fold(fold)
-        experiment.prepare_run(run)
-        run.write_run_info(_run_info(cfg, fold, fingerprint_, settings, splits, warnings))
-        run.write_config(config_yaml)
-        oof = fold_oof(splits, features, fold, int(cfg.seed), params)
-        path = experiment.write_fold_oof(fold, oof)
-        log.info("baseline fold %d: wrote %d out-of-fold predictions to %s", fold, len(oof), path)
-    pooled = pool_if_complete(experiment, fingerprint_, **cfg.analyze)
+        pooled = _baseline_fold(cfg, experiment, fold, features, splits, params,
+                                _run_info(cfg, fold, fingerprint_, settings, splits,
+                                          warnings)) or pooled
     if pooled is not None:
         log.info("all folds present; pooled:\n%s", pooled.report())
     run_dir = experiment.path / run_name("cv", None) if mode == "cv" else experiment.fold(int(cfg.fold)).path
