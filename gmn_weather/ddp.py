@@ -3,9 +3,10 @@ set of ranks per job.
 
 On one node Lightning's DDP launcher starts ranks 1.. by running the script's command line
 again (with ``hydra.run.dir`` set to the job's folder). In a Hydra multirun that command line
-is the whole sweep (``-m fold=0,1,2``): every rank would start a sweep of its own.
-:func:`ddp_job` makes the command line the job's own for as long as the job runs (its config
-options and its own overrides, no ``-m``) and afterwards removes what the launcher left in
+is the whole sweep (``-m fold=0,1,2``): every rank would start a sweep of its own; in a
+``mode=cv`` job it would train every fold. :func:`ddp_job` makes the command line the
+training job's own for as long as it runs (its config options, its own overrides, no ``-m``,
+and its ``mode`` and ``fold``) and afterwards removes what the launcher left in
 this process (the process group and the ``MASTER_*``/``*_RANK``/``WORLD_SIZE`` variables), so
 the next job of a sequential multirun starts ranks of its own. Under SLURM (one task per
 device, ``hydra.launcher.tasks_per_node``) or ``torchrun`` the ranks are started from outside
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -36,9 +37,12 @@ def job_rank() -> int:
     return int(getattr(rank_zero_only, "rank", 0) or 0)
 
 
-def job_command_line(arguments: Sequence[str], job_overrides: Sequence[str]) -> list[str]:
+def job_command_line(arguments: Sequence[str], job_overrides: Sequence[str],
+                     pinned: Mapping[str, object] | None = None) -> list[str]:
     """The arguments that run this one job: the config options of ``arguments`` (a sweep's
-    command line, without the script) and the job's own overrides, without ``--multirun``."""
+    command line, without the script), the job's own overrides without ``--multirun``, and
+    ``pinned`` keys (``mode``, ``fold``) set to their values in place of any override of them."""
+    pinned = dict(pinned or {})
     kept: list[str] = []
     take_value = False
     for argument in arguments:
@@ -48,19 +52,21 @@ def job_command_line(arguments: Sequence[str], job_overrides: Sequence[str]) -> 
         elif argument.split("=", 1)[0] in _CONFIG_OPTIONS:
             kept.append(argument)
             take_value = "=" not in argument
-    return kept + list(job_overrides)
+    own = [o for o in job_overrides if o.split("=", 1)[0].lstrip("+~") not in pinned]
+    return kept + own + [f"{key}={value}" for key, value in pinned.items()]
 
 
 @contextmanager
-def ddp_job() -> Iterator[None]:
-    """Around a job's ``fit`` and ``predict``: see the module docstring."""
+def ddp_job(mode: str, fold: int | None) -> Iterator[None]:
+    """Around a training job's ``fit`` and ``predict``: see the module docstring."""
     saved_argv = sys.argv[:]
     saved_env = {name: os.environ.get(name) for name in _LAUNCHER_VARIABLES}
     from hydra.core.hydra_config import HydraConfig
 
     if HydraConfig.initialized():
         task = list(HydraConfig.get().overrides.task)
-        sys.argv = [sys.argv[0], *job_command_line(sys.argv[1:], task)]
+        pinned = {"mode": mode} if fold is None else {"mode": mode, "fold": fold}
+        sys.argv = [sys.argv[0], *job_command_line(sys.argv[1:], task, pinned)]
     try:
         yield
     finally:

@@ -278,7 +278,7 @@ def train_fold(cfg: DictConfig) -> TrainResult:
         oof.settings = job.settings  # not through instantiate: it holds _target_ keys
         oof.overrides = list(cfg.get("experiment_overrides") or [])
         with job_loggers(cfg, plan.epochs_done if plan.resuming else None) as loggers, \
-                quiet_lightning(), ddp_job():
+                quiet_lightning(), ddp_job(job.mode, job.fold):
             trainer, model = _fit(job, datamodule, loggers, [oof], plan,
                                   monitor_best=oof.optimistic)
             oof.fit_metrics = metrics = _metrics(trainer)  # Trainer.predict resets them
@@ -307,7 +307,7 @@ def train_final(cfg: DictConfig) -> TrainResult:
         plan = _resume_plan(job)
         datamodule = _datamodule(job)
         with job_loggers(cfg, plan.epochs_done if plan.resuming else None) as loggers, \
-                quiet_lightning(), ddp_job():
+                quiet_lightning(), ddp_job(job.mode, job.fold):
             trainer, model = _fit(job, datamodule, loggers, [], plan, limit_val_batches=0)
             card = None
             if trainer.is_global_zero:

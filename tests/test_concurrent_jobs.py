@@ -62,6 +62,7 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
             for p in folder.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_a_second_configuration_or_a_second_job_for_a_fold_is_refused(tmp_path):
     make_dataset(tmp_path / "data")
     base = tiny_overrides(tmp_path / "data", tmp_path / "out")
@@ -108,6 +109,7 @@ def test_a_second_configuration_or_a_second_job_for_a_fold_is_refused(tmp_path):
         train(compose_train("fold=1", "seed=7", *base))
 
 
+@pytest.mark.slow
 def test_a_fold_job_starting_while_another_pools(tmp_path):
     make_dataset(tmp_path / "data")
     base = tiny_overrides(tmp_path / "data", tmp_path / "out")

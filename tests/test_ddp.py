@@ -76,3 +76,30 @@ def test_ddp_two_cpu_processes_predict_each_image_once_and_log_val_metrics(tmp_p
     # Rank 1 ran the job's own command line (no sweep of its own) and logged beside rank 0.
     assert (run / "train_ddp_process_1.log").is_file()
     assert not (out / "tiny_test_resnet_light" / "multirun.yaml").exists()
+
+
+def test_the_other_ranks_run_the_jobs_own_command_line():
+    """A rank started by Lightning reruns the command line: in a sweep (or a mode=cv job)
+    that must be this one fold job, with the sweep's config options kept."""
+    from gmn_weather.ddp import job_command_line
+
+    sweep = ["-m", "fold=0,1,2", "--config-dir", "/site/conf", "-cn=train", "trainer=ddp"]
+    job = ["fold=1", "trainer=ddp", "trainer.devices=2"]
+    assert job_command_line(sweep, job, {"mode": "fold", "fold": 1}) == [
+        "--config-dir", "/site/conf", "-cn=train", "trainer=ddp", "trainer.devices=2",
+        "mode=fold", "fold=1"]
+    cv_job = ["mode=cv", "trainer=ddp"]
+    assert job_command_line(["mode=cv", "trainer=ddp"], cv_job, {"mode": "fold", "fold": 2}) \
+        == ["trainer=ddp", "mode=fold", "fold=2"]
+
+
+def test_effective_batch_size_enters_the_fingerprint():
+    from gmn_weather.fingerprint import device_count, effective_batch_size
+
+    assert [device_count(d, "cpu") for d in (1, 2, "2", [0, 1, 3], "0,1", "auto", -1)] == \
+        [1, 2, 2, 3, 2, 1, 1]
+    one = {"data": {"batch_size": 16}, "trainer": {"devices": 1, "accelerator": "cpu"}}
+    two = {"data": {"batch_size": 16}, "trainer": {"devices": 2, "accelerator": "cpu",
+                                                   "accumulate_grad_batches": 2,
+                                                   "num_nodes": 2}}
+    assert effective_batch_size(one) == 16 and effective_batch_size(two) == 128
