@@ -133,8 +133,9 @@ def read_stamp(path: Path) -> CheckpointStamp:
 
 
 def plan_resume(run: RunDir, fingerprint: str, resume: bool = True,
-                ckpt_path: str | None = None) -> ResumePlan:
-    """Where this job starts (see the module docstring); logs what it decided and why."""
+                ckpt_path: str | None = None, no_resume_reason: str = "resume=false") -> ResumePlan:
+    """Where this job starts (see the module docstring); logs what it decided and why.
+    ``no_resume_reason`` names the setting that turned ``resume`` off, for the log."""
     if ckpt_path:
         path = Path(ckpt_path)
         if not path.is_file():
@@ -150,12 +151,12 @@ def plan_resume(run: RunDir, fingerprint: str, resume: bool = True,
     if not last.is_file():
         return ResumePlan(note="no checkpoint")
     if not resume:
-        log.info("resume=false: starting %s over; %s will be replaced", run.name, last)
-        return ResumePlan(note="resume=false")
+        log.info("%s: starting %s over; %s is removed", no_resume_reason, run.name, last)
+        return ResumePlan(note=no_resume_reason)
     stamp = read_stamp(last)
     if stamp.fingerprint != fingerprint:
         log.warning("%s was written under other settings (fingerprint %s, this run %s): "
-                    "starting %s over, the checkpoint will be replaced", last,
+                    "starting %s over, the checkpoint is removed", last,
                     stamp.fingerprint, fingerprint, run.name)
         return ResumePlan(note=f"{last.name} of other settings")
     return ResumePlan(str(last), stamp.epochs_done, f"{run.name}/{last.relative_to(run.path)}")

@@ -194,9 +194,14 @@ def _resume_plan(job: Job) -> ResumePlan:
     cfg = job.cfg
     retrain = bool(cfg.get("retrain", False))
     plan = plan_resume(job.run, job.fingerprint, resume=bool(cfg.get("resume", True)) and not retrain,
-                       ckpt_path=cfg.get("ckpt_path"))
+                       ckpt_path=cfg.get("ckpt_path"),
+                       no_resume_reason="retrain=true" if retrain else "resume=false")
     if plan.resuming:
         log.info("%s: resumed from epoch %d (%s)", job.run.name, plan.epochs_done, plan.note)
+    elif job_rank() == 0 and job.run.last_ckpt.is_file():
+        # Starting over: a kill before this run's first checkpoint must not leave the old
+        # one to be resumed next time.
+        job.run.last_ckpt.unlink()
     return plan
 
 

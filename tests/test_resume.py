@@ -136,6 +136,28 @@ def test_ckpt_path_resume_false_and_checkpoints_of_other_settings(uninterrupted,
                             *_overrides(root, "damaged")))
 
 
+def test_a_rerun_skips_a_finished_fold_and_retrain_trains_it_again(uninterrupted, caplog):
+    root = uninterrupted
+    whole = root / "whole" / EXPERIMENT / "fold_0"
+    before = (whole / "oof_predictions.json").read_text()
+    checkpoint_time = (whole / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+    with caplog.at_level("INFO"):
+        result = train(compose_train("fold=0", *_overrides(root, "whole")))
+    assert result.skipped and "fold_0: already finished under these settings" in caplog.text
+    assert result.metrics == json.loads(before)["metrics"] and "val/loss" in result.metrics
+    assert (whole / "checkpoints" / "last.ckpt").stat().st_mtime_ns == checkpoint_time
+    assert (whole / "oof_predictions.json").read_text() == before
+
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        result = train(compose_train("fold=0", "retrain=true", *_overrides(root, "whole")))
+    assert not result.skipped and result.resumed_after_epochs is None  # from scratch
+    assert "resumed from" not in caplog.text
+    assert json.loads((whole / "oof_predictions.json").read_text())["written_utc"] >= \
+        json.loads(before)["written_utc"]
+    assert (whole / "checkpoints" / "last.ckpt").stat().st_mtime_ns != checkpoint_time
+
+
 WRITER = textwrap.dedent("""
     import sys, torch
     from gmn_weather.checkpoints import AtomicCheckpointIO
