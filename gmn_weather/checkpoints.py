@@ -117,6 +117,8 @@ def read_stamp(path: Path) -> CheckpointStamp:
     """The fingerprint and finished epochs recorded in a checkpoint; ResumeError if unreadable."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except FileNotFoundError:
+        raise
     except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError) as exc:
         raise ResumeError(
             f"cannot resume from {path}: not a readable checkpoint ({type(exc).__name__}: "
@@ -153,7 +155,10 @@ def plan_resume(run: RunDir, fingerprint: str, resume: bool = True,
     if not resume:
         log.info("%s: starting %s over; %s is removed", no_resume_reason, run.name, last)
         return ResumePlan(note=no_resume_reason)
-    stamp = read_stamp(last)
+    try:
+        stamp = read_stamp(last)
+    except FileNotFoundError:  # rank zero removed it (starting over) as this rank looked
+        return ResumePlan(note="no checkpoint")
     if stamp.fingerprint != fingerprint:
         log.warning("%s was written under other settings (fingerprint %s, this run %s): "
                     "starting %s over, the checkpoint is removed", last,
