@@ -3,10 +3,12 @@
 ``mode="fold"`` trains on every fold but ``fold`` and validates on ``fold``; ``mode="final"``
 trains on all labelled images and has no validation set. The table work (validation,
 overrides, grouping, splits.csv) happens in :meth:`GMNDataModule.prepare_table` through
-:mod:`gmn_weather.labelled_images` and :mod:`gmn_weather.splits`; an image that cannot be
-decoded stops training with its name, never replaced by a blank one. Items are dicts
-(``image``, ``target``, ``index``: the row in its table), the batch form
-:class:`~gmn_weather.model.SkyClassifier` reads.
+:mod:`gmn_weather.labelled_images` and :mod:`gmn_weather.splits`. Before that, every listed
+image is checked and decoded into the input cache (:mod:`gmn_weather.frame_inputs`): the
+unreadable ones are named all at once, or dropped and counted with ``skip_unreadable``; none
+is ever replaced by a blank one. Items are dicts (``image``: uint8 [3, H, W], ``target``,
+``index``: the row in its table), the batch form :class:`~gmn_weather.model.SkyClassifier`
+reads; the model normalises the batch on its device.
 """
 
 from __future__ import annotations
@@ -23,33 +25,34 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from gmn_weather.frame_inputs import (
+    Frames,
+    UnreadableImagesError,
+    prepare_frames,
+    unreadable_message,
+)
 from gmn_weather.labelled_images import load_labelled_images
 from gmn_weather.preprocessing import resolve_preprocessing
 from gmn_weather.splits import SplitError, check_folds, load_or_create_splits
-from gmn_weather.transforms_factory import eval_transform, load_rgb, train_transform
+from gmn_weather.transforms_factory import eval_transform, train_transform
 
 log = logging.getLogger(__name__)
 
 
 class LabelledImageDataset(Dataset):
-    """``{"image", "target" (1.0 = clear), "index" (row)}`` for the rows of a table."""
+    """``{"image" (uint8), "target" (1.0 = clear), "index" (row)}`` for the rows of a table."""
 
-    def __init__(self, table: pd.DataFrame, image_dir: str | Path, transform):
-        self.names = list(table["image_filename"])
+    def __init__(self, table: pd.DataFrame, frames: Frames, positions: Mapping[str, int],
+                 transform):
+        self.positions = [positions[name] for name in table["image_filename"]]
         self.targets = [1.0 if label == "clear" else 0.0 for label in table["label"]]
-        self.image_dir = Path(image_dir)
-        self.transform = transform
+        self.frames, self.transform = frames, transform
 
     def __len__(self) -> int:
-        return len(self.names)
+        return len(self.positions)
 
     def __getitem__(self, index: int) -> dict:
-        path = self.image_dir / self.names[index]
-        try:
-            image = load_rgb(path)
-        except OSError as exc:
-            raise OSError(f"cannot read training image {path}: {exc}; fix or remove it from "
-                          "the labels file") from exc
+        image = torch.from_numpy(self.frames.pixels(self.positions[index]))
         return {"image": self.transform(image), "target": torch.tensor(self.targets[index]),
                 "index": index}
 
@@ -73,11 +76,16 @@ class GMNDataModule(pl.LightningDataModule):
         splits_csv: str | None = None,
         preprocessing: Mapping[str, Any] | None = None,
         splits_guard: Callable[[], AbstractContextManager] | None = None,
+        cache: bool = True,
+        cache_dir: str | None = None,
+        skip_unreadable: bool = False,
     ):
         """``preprocessing`` is the resolved input spec (training resolves it with the
         backbone's timm config); without it, ``image_size`` and ``augmentation`` resolve one
         with ImageNet normalisation. ``splits_guard`` gives a lock held while ``splits.csv``
-        is read or made (jobs starting together must not both make it)."""
+        is read or made (jobs starting together must not both make it). ``cache_dir``
+        (default: ``input_cache`` beside ``image_dir``) holds the decoded frames unless
+        ``cache`` is false."""
         super().__init__()
         if mode not in ("fold", "final"):
             raise ValueError(f"mode={mode!r}: expected 'fold' or 'final'")
@@ -103,6 +111,12 @@ class GMNDataModule(pl.LightningDataModule):
         self.mode = mode
         self.splits_csv = None if splits_csv is None else Path(splits_csv)
         self.splits_guard = splits_guard or nullcontext
+        self.cache_dir = None if not cache else \
+            Path(cache_dir) if cache_dir else self.image_dir.parent / "input_cache"
+        self.skip_unreadable = bool(skip_unreadable)
+        self.frames: Frames | None = None
+        self.positions: dict[str, int] = {}
+        self.unreadable_dropped: dict[str, str] = {}
         self.table: pd.DataFrame | None = None
         self.splits: pd.DataFrame | None = None
         self.train_table: pd.DataFrame | None = None
@@ -118,7 +132,7 @@ class GMNDataModule(pl.LightningDataModule):
             self.labels_csv, self.image_dir, self.min_edge_distance_s, self.label_overrides,
             self.group_by)
         self.report.log(log, self.labels_csv, self.image_dir)
-        self.table = table
+        self.table = table = self._readable(table)
         if self.mode == "final":
             if table["label"].nunique() < 2:
                 raise SplitError(f"every image in {self.labels_csv} is labelled "
@@ -139,16 +153,38 @@ class GMNDataModule(pl.LightningDataModule):
                  self.fold, len(self.train_table), len(self.val_table),
                  self.val_table["group"].nunique())
 
+    def _readable(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Check and cache every listed image; name the unreadable ones or drop them."""
+        names = list(table["image_filename"])
+        prepared = prepare_frames([self.image_dir / n for n in names],
+                                  self.preprocessing["resize"], self.cache_dir, self.num_workers)
+        if prepared.cache_line:
+            log.info("%s", prepared.cache_line)
+        self.frames, self.positions = prepared.frames, {n: i for i, n in enumerate(names)}
+        if not prepared.unreadable:
+            return table
+        if not self.skip_unreadable:
+            raise UnreadableImagesError(unreadable_message(
+                prepared.unreadable, len(names), str(self.labels_csv)))
+        bad = [str(self.image_dir / n) in prepared.unreadable for n in names]
+        self.unreadable_dropped = prepared.unreadable
+        log.warning("data.skip_unreadable=true: %d unreadable images left out: %s", sum(bad),
+                    ", ".join(n for n, b in zip(names, bad) if b))
+        return table[[not b for b in bad]].reset_index(drop=True)
+
     def setup(self, stage: str | None = None) -> None:
         self.prepare_table()
+
+    def _dataset(self, table: pd.DataFrame, transform) -> LabelledImageDataset:
+        return LabelledImageDataset(table, self.frames, self.positions, transform)
 
     def _loader(self, table: pd.DataFrame, transform, shuffle: bool) -> DataLoader:
         # Shuffling draws from torch's global generator, which seed_everything(seed) fixes.
         # A last training batch of one image would break BatchNorm layers: drop only that.
         return DataLoader(
-            LabelledImageDataset(table, self.image_dir, transform),
+            self._dataset(table, transform),
             batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
             drop_last=shuffle and len(table) % self.batch_size == 1,
         )
 
@@ -165,7 +201,6 @@ class GMNDataModule(pl.LightningDataModule):
         A plain loader (no persistent workers: it runs once); ``index`` in its batches is
         the row of :attr:`val_table`.
         """
-        return DataLoader(LabelledImageDataset(self.val_table, self.image_dir,
-                                               eval_transform(self.preprocessing)),
+        return DataLoader(self._dataset(self.val_table, eval_transform(self.preprocessing)),
                           batch_size=self.batch_size, shuffle=False,
-                          num_workers=self.num_workers)
+                          num_workers=self.num_workers, pin_memory=torch.cuda.is_available())

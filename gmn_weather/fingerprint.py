@@ -21,7 +21,9 @@ from gmn_base.redaction import redact_secrets
 # Keys that do not change what a fold learns (nor the experiment's name:
 # gmn_weather/experiment_names.py).
 NOT_FINGERPRINTED = {
-    "data": {"num_workers"},
+    # The input cache changes where pixels come from, not which: decoding is the same either
+    # way. skip_unreadable drops images, which the split check sees as other data anyway.
+    "data": {"num_workers", "cache", "cache_dir", "skip_unreadable"},
     "trainer": {"accelerator", "devices", "enable_progress_bar", "enable_model_summary",
                 "log_every_n_steps", "default_root_dir"},
 }

@@ -7,7 +7,9 @@ optional scheduler are ``_target_`` dicts instantiated in :meth:`configure_optim
 at the optimizer's learning rate, then every layer at ``full_lr``. All hyperparameters are
 plain data, so a checkpoint alone rebuilds the model (see :func:`load_classifier_checkpoint`).
 
-Batches are dicts: ``image`` (a tensor, or None when no image of the batch could be read),
+Batches are dicts: ``image`` (uint8 RGB pixels [N, 3, H, W], normalised here on the model's
+device with the spec's mean/std; a float tensor is taken as already normalised; or None
+when no image of the batch could be read),
 ``index`` (the rows of the batch in its table or file list) and, for training and
 validation, ``target`` (1.0 = clear). :meth:`SkyClassifier.predict_step` is the one
 inference path: the fold's out-of-fold predictions and ``predict.py`` both run it through
@@ -39,6 +41,7 @@ from torchmetrics import SumMetric
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryAveragePrecision
 
 from gmn_weather.preprocessing import network_input_size
+from gmn_weather.transforms_factory import InputNormalization
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +185,7 @@ class SkyClassifier(pl.LightningModule):
         self.save_hyperparameters()
         self.net = create_backbone(backbone, pretrained, weights_file, drop_rate,
                                    network_input_size(preprocessing or {}))
+        self.normalize = InputNormalization(preprocessing) if preprocessing else None
         self.register_buffer(
             "pos_weight", torch.tensor([float(pos_weight)]) if pos_weight else torch.ones(1),
             persistent=False)
@@ -194,7 +198,16 @@ class SkyClassifier(pl.LightningModule):
 
     # --- inference -------------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """One logit per normalised float image."""
         return self.net(images).squeeze(1)
+
+    def network_input(self, images: torch.Tensor) -> torch.Tensor:
+        """A batch's float network input: uint8 pixels normalised with the spec."""
+        if images.dtype != torch.uint8:
+            return images
+        if self.normalize is None:
+            raise ValueError("uint8 images need the model's preprocessing spec to normalise them")
+        return self.normalize(images)
 
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int = 0) -> dict[str, torch.Tensor]:
         """``prob_clear`` of the batch's images with the batch's row ``index``."""
@@ -202,7 +215,7 @@ class SkyClassifier(pl.LightningModule):
         if images is None:  # no image of this batch could be read
             return {"index": torch.zeros(0, dtype=torch.long), "prob_clear": torch.zeros(0)}
         return {"index": torch.as_tensor(batch["index"]),
-                "prob_clear": torch.sigmoid(self(images)).float()}
+                "prob_clear": torch.sigmoid(self(self.network_input(images))).float()}
 
     # --- training --------------------------------------------------------------------------
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -211,14 +224,14 @@ class SkyClassifier(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         targets = batch["target"]
-        loss = self._loss(self(batch["image"]), targets)
+        loss = self._loss(self(self.network_input(batch["image"])), targets)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=len(targets), sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
         targets = batch["target"]
-        logits = self(batch["image"])
+        logits = self(self.network_input(batch["image"]))
         self.log("val/loss", self._loss(logits, targets), on_epoch=True, prog_bar=True,
                  batch_size=len(targets), sync_dist=True)
         probs = torch.sigmoid(logits)

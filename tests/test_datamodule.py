@@ -10,9 +10,10 @@ import torch
 from fixtures_train import compose_train, make_dataset
 from omegaconf import OmegaConf
 from PIL import Image, ImageDraw
-from torchvision import transforms as T
+from torchvision.transforms import v2
 
 from gmn_weather.datamodule import GMNDataModule
+from gmn_weather.image_decode import frame_pixels, network_pixels
 from gmn_weather.labelled_images import (
     LabelsError,
     add_groups,
@@ -24,7 +25,7 @@ from gmn_weather.labelled_images import (
 )
 from gmn_weather.preprocessing import resolve_preprocessing
 from gmn_weather.splits import SplitError, assign_folds, check_folds, load_or_create_splits
-from gmn_weather.transforms_factory import eval_transform, train_transform
+from gmn_weather.transforms_factory import InputNormalization, eval_transform, train_transform
 
 
 @pytest.fixture()
@@ -252,18 +253,6 @@ def test_datamodule_fold_tables_and_grayscale_to_three_channels(tmp_path, datase
     assert indices == list(range(len(dm.val_table)))
 
 
-def test_datamodule_unreadable_image_named(tmp_path, dataset):
-    labels_csv, image_dir, table = dataset
-    (image_dir / table["image_filename"][0]).write_bytes(b"not a png")
-    dm = GMNDataModule(str(labels_csv), str(image_dir), mode="final", num_workers=0,
-                       image_size=[32, 56])
-    dm.setup("fit")
-    bad = table["image_filename"][0]
-    index = list(dm.train_table["image_filename"]).index(bad)
-    with pytest.raises(OSError, match=f"cannot read training image .*{bad}"):
-        dm.train_dataloader().dataset[index]
-
-
 def test_datamodule_rejects_fold_out_of_range(dataset):
     labels_csv, image_dir, _ = dataset
     with pytest.raises(ValueError, match="fold=3 is outside 0..2"):
@@ -280,32 +269,38 @@ def _preprocessing(*overrides: str) -> tuple[dict, dict]:
     return augmentation, resolve_preprocessing(augmentation, image_size)
 
 
-def test_reference_augmentation_is_the_reference_pipeline():
+def test_reference_augmentation_is_the_reference_pipeline(tmp_path):
     augmentation, spec = _preprocessing("augmentation=reference")
+    assert spec["resize"] == 256 and spec["center_crop"] == [224, 224]  # Resize 256 (cached)
     steps = train_transform(augmentation, spec).transforms
-    assert [type(s) for s in steps] == [T.Resize, T.RandomCrop, T.RandomHorizontalFlip,
-                                        T.RandomRotation, T.ColorJitter, T.ToTensor, T.Normalize]
-    assert steps[0].size == 256 and steps[1].size == (224, 224) and steps[2].p == 0.5
-    assert list(steps[3].degrees) == [-15.0, 15.0]
-    assert steps[4].brightness == steps[4].contrast == (0.8, 1.2)
-    assert list(steps[6].mean) == [0.485, 0.456, 0.406]
-    assert list(steps[6].std) == [0.229, 0.224, 0.225]
-    frame = Image.new("RGB", (1280, 720))
-    assert steps[0](frame).size == (455, 256)  # shorter edge to 256, aspect kept
+    assert [type(s) for s in steps] == [v2.RandomCrop, v2.RandomHorizontalFlip,
+                                        v2.RandomRotation, v2.ColorJitter]
+    assert steps[0].size == (224, 224) and steps[1].p == 0.5
+    assert list(steps[2].degrees) == [-15.0, 15.0]
+    assert steps[3].brightness == steps[3].contrast == (0.8, 1.2)
+    normalize = InputNormalization(spec)
+    assert torch.allclose(normalize.shift.flatten(),
+                          torch.tensor([0.485 / 0.229, 0.456 / 0.224, 0.406 / 0.225]))
+    Image.new("RGB", (1280, 720)).save(tmp_path / "frame.png")
+    frame = torch.from_numpy(frame_pixels(tmp_path / "frame.png", spec["resize"]))
+    assert frame.shape == torch.Size([3, 256, 455])  # shorter edge to 256, aspect kept
+    assert train_transform(augmentation, spec)(frame).shape == torch.Size([3, 224, 224])
     assert eval_transform(spec)(frame).shape == torch.Size([3, 224, 224])
 
 
-def test_default_input_keeps_the_whole_16_9_frame():
+def test_default_input_keeps_the_whole_16_9_frame(tmp_path):
     augmentation, spec = _preprocessing()
     frame = Image.new("RGB", (1280, 720))
     # White bands along the left and right edges: a centre crop would cut both away.
     draw = ImageDraw.Draw(frame)
     draw.rectangle([0, 0, 63, 719], fill="white")
     draw.rectangle([1216, 0, 1279, 719], fill="white")
-    image = eval_transform(spec)(frame)
+    frame.save(tmp_path / "frame.png")
+    pixels = torch.from_numpy(network_pixels(tmp_path / "frame.png", spec))
+    image = InputNormalization(spec)(eval_transform(spec)(pixels)[None])[0]
     assert image.shape == torch.Size([3, 216, 384])
     assert image[:, :, :5].mean() > 2 and image[:, :, -5:].mean() > 2  # both edges still white
     assert image[:, :, 150:230].mean() < -1
-    trained_on = train_transform(augmentation, spec)(frame)  # flips and jitter, no crop
-    assert trained_on.shape == torch.Size([3, 216, 384])
-    assert trained_on[:, :, :5].mean() > 1 and trained_on[:, :, -5:].mean() > 1
+    trained_on = train_transform(augmentation, spec)(pixels)  # flips and jitter, no crop
+    assert trained_on.shape == torch.Size([3, 216, 384]) and trained_on.dtype == torch.uint8
+    assert trained_on[:, :, :5].float().mean() > 200 and trained_on[:, :, -5:].float().mean() > 200
