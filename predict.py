@@ -17,12 +17,14 @@ def main(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg, "input"):
         print("predict.py: say what to predict: input=<image, folder or glob>", file=sys.stderr)
         sys.exit(2)
-    from gmn_weather.model import CheckpointError
+    # Neither imports torch: backend=onnx runs on a station without it.
+    from gmn_weather.model_card import CheckpointError
     from gmn_weather.predict import PredictInputError, run
 
     try:
         summary = run(str(cfg.checkpoint), str(cfg.input), str(cfg.output), cfg.threshold,
-                      cfg.batch_size, cfg.num_workers, cfg.device)
+                      cfg.batch_size, cfg.num_workers, cfg.device, str(cfg.backend),
+                      bool(cfg.int8))
     except (FileNotFoundError, CheckpointError, PredictInputError) as exc:
         print(f"predict.py: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -20,6 +20,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
@@ -174,6 +175,15 @@ class GMNDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         self.prepare_table()
+
+    def sample_inputs(self, n: int) -> np.ndarray:
+        """uint8 network inputs [n, 3, H, W] of ``n`` training frames spread over the table
+        (checks and calibrates the ONNX export)."""
+        rows = np.unique(np.linspace(0, len(self.train_table) - 1, num=max(1, n)).astype(int))
+        crop = eval_transform(self.preprocessing)
+        names = self.train_table["image_filename"].iloc[rows]
+        return np.stack([crop(torch.from_numpy(self.frames.pixels(self.positions[name]))).numpy()
+                         for name in names])
 
     def _dataset(self, table: pd.DataFrame, transform) -> LabelledImageDataset:
         return LabelledImageDataset(table, self.frames, self.positions, transform)

@@ -46,6 +46,8 @@ CV = "cv"
 FINAL = "final"
 MODEL_JSON = "model.json"
 MODEL_CKPT = "model.ckpt"
+MODEL_ONNX = "model.onnx"
+MODEL_INT8_ONNX = "model.int8.onnx"
 DECISION_FILES = (OOF_CSV, THRESHOLD_TABLE_CSV, PR_CURVE_PNG, OPERATING_POINT_JSON,
                   POOLED_METRICS_JSON)
 REPORT_HTML = "report.html"
@@ -220,7 +222,8 @@ class RunDir:
 
 @dataclass(frozen=True)
 class FinalDir(RunDir):
-    """A final model's folder: ``model.ckpt`` + the self-describing ``model.json``.
+    """A final model's folder: ``model.ckpt`` + the self-describing ``model.json``, and the
+    ONNX files for stations (``model.onnx``, ``model.int8.onnx``).
 
     Also any folder a user hands to ``predict.py checkpoint=``.
     """
@@ -232,6 +235,14 @@ class FinalDir(RunDir):
     @property
     def model_ckpt(self) -> Path:
         return self.path / MODEL_CKPT
+
+    @property
+    def model_onnx(self) -> Path:
+        return self.path / MODEL_ONNX
+
+    @property
+    def model_int8_onnx(self) -> Path:
+        return self.path / MODEL_INT8_ONNX
 
 
 @dataclass(frozen=True)

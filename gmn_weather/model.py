@@ -40,6 +40,7 @@ from timm.data import resolve_data_config
 from torchmetrics import SumMetric
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryAveragePrecision
 
+from gmn_weather.model_card import CheckpointError
 from gmn_weather.preprocessing import network_input_size
 from gmn_weather.transforms_factory import InputNormalization
 
@@ -48,10 +49,6 @@ log = logging.getLogger(__name__)
 
 class PretrainedWeightsError(RuntimeError):
     """Pretrained weights could not be obtained (typically: no network)."""
-
-
-class CheckpointError(ValueError):
-    """A file given as a checkpoint is not one this project wrote."""
 
 
 class BackboneSettingError(ValueError):
@@ -208,6 +205,11 @@ class SkyClassifier(pl.LightningModule):
         if self.normalize is None:
             raise ValueError("uint8 images need the model's preprocessing spec to normalise them")
         return self.normalize(images)
+
+    def on_predict_start(self) -> None:
+        """Channels-last weights for scoring: faster convolutions on CUDA and x86 CPUs.
+        ``predict.py``'s torch backend calls it too, so both paths compute alike."""
+        self.to(memory_format=torch.channels_last)
 
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int = 0) -> dict[str, torch.Tensor]:
         """``prob_clear`` of the batch's images with the batch's row ``index``."""

@@ -1,104 +1,91 @@
-"""Batched inference with a trained classifier: images in, ``filename,prediction,...`` out.
+"""Inference on image files: ``filename,prediction,...`` rows, streamed to a CSV.
 
 :func:`predict_paths` is the library call other code uses; :func:`run` is what
-``predict.py`` does (resolve ``input=`` to image files, predict, write ``output=``).
-Scoring runs ``Trainer.predict`` with the model's ``predict_step``, the same inference path
-as the out-of-fold predictions of training. Unreadable images get a row with
-``prediction=unreadable`` and the reason in ``error``; they are counted in the summary and
-never scored as if they were an image.
+``predict.py`` does (resolve ``input=`` to image files, predict, write ``output=``). Two
+backends score the images: ``torch`` (:mod:`gmn_weather.predict_torch`: the model's
+``predict_step``, the same inference path as the out-of-fold predictions of training) and
+``onnx`` (:mod:`gmn_weather.predict_onnx`: ``final/model.onnx`` in onnxruntime; this module
+and that one import no torch, so a station needs none). Both decode with
+:mod:`gmn_weather.image_decode` in worker processes and hand back batch after batch; rows
+are written as the batches come, so a folder of 100 000 images never becomes a table in
+memory. Unreadable images get a row with ``prediction=unreadable`` and the reason in
+``error``; they are counted in the summary and never scored as if they were an image.
+
+``station`` and ``timestamp`` come from a ``{ST}_{YYYYMMDD}_{HHMMSS}_{mmm}.png`` name.
+``night`` stays empty: a night is a capture session (its id is the UTC date the session's
+capture started), and a name alone cannot tell which session a frame belongs to (a frame
+at 02:00 UTC may end a session that started the previous UTC date or, at another station,
+start one). The labels file of data prep carries the session night.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import glob
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import pandas as pd
-import pytorch_lightning as pl
-import torch
-from pytorch_lightning.callbacks import BasePredictionWriter
-from torch.utils.data import DataLoader, Dataset
 
-from gmn_base.atomic import write_csv
+from gmn_base.atomic import atomic_path
+from gmn_base.errors import GMNFormatError
+from gmn_base.image_names import parse_image_name
 from gmn_base.run_checks import write_problem
 from gmn_base.settings import setting_problems, whole
-from gmn_weather.export import LoadedClassifier, load_classifier
 from gmn_weather.thresholds import ThresholdSettingError, check_unit
-from gmn_weather.trainer_setup import quiet_lightning
-from gmn_weather.transforms_factory import eval_transform, load_rgb
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-PREDICTION_COLUMNS = ["filename", "prediction", "confidence", "prob_clear", "error"]
+PREDICTION_COLUMNS = ["filename", "prediction", "confidence", "prob_clear", "error",
+                      "station", "night", "timestamp"]
 UNREADABLE = "unreadable"
+BACKENDS = ("torch", "onnx")
+MAX_WORKERS = 4  # default decoding processes: enough to keep one model busy on a CPU
 
 
 class PredictInputError(ValueError):
     """A predict.py setting that cannot be used; the message names it."""
 
 
-class ImageFiles(Dataset):
-    """``{"image", "index"}`` per file, or ``{"index", "error"}`` for one that cannot be read."""
+@dataclass
+class BatchScores:
+    """One batch: ``prob_clear`` by index into the path list, and the unreadable ones."""
 
-    def __init__(self, paths: Sequence[Path], transform):
-        self.paths, self.transform = list(paths), transform
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> dict:
-        try:
-            return {"image": self.transform(load_rgb(self.paths[index])), "index": index}
-        except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for broken files
-            return {"index": index, "error": f"{type(exc).__name__}: {exc}"}
+    indices: list[int]
+    prob_clear: list[float]
+    errors: list[tuple[int, str]] = field(default_factory=list)
 
 
-def collate_readable(items: list[dict]) -> dict:
-    """A batch of the readable images (``image`` None when there is none) and the
-    ``errors`` (index, reason) of the others."""
-    good = [item for item in items if "error" not in item]
-    return {"image": torch.stack([item["image"] for item in good]) if good else None,
-            "index": torch.tensor([item["index"] for item in good], dtype=torch.long),
-            "errors": [(item["index"], item["error"]) for item in items if "error" in item]}
+class Scorer(Protocol):
+    """A loaded model that scores files batch by batch (a backend)."""
+
+    threshold: float
+    threshold_source: str
+
+    def batches(self, paths: Sequence[Path], batch_size: int,
+                num_workers: int) -> Iterator[BatchScores]: ...
 
 
-class PredictionRows(BasePredictionWriter):
-    """``prob_clear`` and read errors by file index, collected batch by batch."""
+def open_scorer(checkpoint: str | Path, backend: str = "torch", int8: bool = False,
+                device: str | None = None) -> Scorer:
+    """The model behind ``checkpoint`` on ``backend`` (torch is imported only for torch)."""
+    if backend == "torch":
+        if int8:
+            raise PredictInputError("int8=true needs backend=onnx (model.int8.onnx)")
+        from gmn_weather.predict_torch import TorchScorer
 
-    def __init__(self):
-        super().__init__(write_interval="batch")
-        self.prob_clear: dict[int, float] = {}
-        self.errors: dict[int, str] = {}
+        return TorchScorer.load(checkpoint, device)
+    if backend == "onnx":
+        from gmn_weather.predict_onnx import OnnxScorer
 
-    def write_on_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                           prediction: Any, batch_indices: Sequence[int] | None, batch: Any,
-                           batch_idx: int, dataloader_idx: int) -> None:
-        self.errors.update(batch["errors"])
-        self.prob_clear.update(zip(prediction["index"].tolist(),
-                                   prediction["prob_clear"].tolist()))
-
-
-def accelerator_for(device: str | None) -> tuple[str, int | list[int]]:
-    """Lightning's (accelerator, devices) for ``device=`` (null: cuda when available)."""
-    if device is None:
-        return ("gpu", 1) if torch.cuda.is_available() else ("cpu", 1)
-    try:
-        wanted = torch.device(device)
-    except RuntimeError:
-        raise PredictInputError(f"device={device!r}: expected cpu, cuda or cuda:N") from None
-    if wanted.type == "cpu":
-        return "cpu", 1
-    if wanted.type == "cuda":
-        if not torch.cuda.is_available():
-            raise PredictInputError(f"device={device}: no CUDA device on this machine; "
-                                    "use device=cpu (or leave device unset)")
-        return "gpu", [wanted.index or 0]
-    raise PredictInputError(f"device={device!r}: expected cpu, cuda or cuda:N")
+        return OnnxScorer.load(checkpoint, int8, device)
+    raise PredictInputError(f"backend={backend!r}: expected one of {', '.join(BACKENDS)}")
 
 
 def label_rows(prob_clear: Iterable[float], threshold: float) -> list[tuple[str, float]]:
@@ -109,50 +96,54 @@ def label_rows(prob_clear: Iterable[float], threshold: float) -> list[tuple[str,
     return rows
 
 
-def score_images(loaded: LoadedClassifier, paths: Sequence[Path], batch_size: int = 32,
-                 num_workers: int = 0, device: str | None = None,
-                 progress: bool = False) -> PredictionRows:
-    """``prob_clear`` of every readable image (by index into ``paths``) and the read errors."""
-    accelerator, devices = accelerator_for(device)
-    loader = DataLoader(ImageFiles(paths, eval_transform(loaded.preprocessing)),
-                        batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        collate_fn=collate_readable)
-    rows = PredictionRows()
-    with quiet_lightning():
-        trainer = pl.Trainer(accelerator=accelerator, devices=devices, logger=False,
-                             enable_checkpointing=False, enable_model_summary=False,
-                             enable_progress_bar=progress, callbacks=[rows])
-        trainer.predict(loaded.model, dataloaders=loader, return_predictions=False)
-    return rows
+def name_fields(path: str | Path) -> tuple[str, str, str]:
+    """(station, night, timestamp) a frame's name tells; empty where it does not."""
+    try:
+        name = parse_image_name(Path(path).name)
+    except GMNFormatError:
+        return "", "", ""
+    return name.station or "", "", name.timestamp.isoformat(timespec="milliseconds")
+
+
+def prediction_rows(filenames: Sequence[str], batches: Iterable[BatchScores],
+                    threshold: float) -> Iterator[list]:
+    """One row per file, in file order, as the (in-order) batches arrive."""
+    for batch in batches:
+        rows = {}
+        for i, p in zip(batch.indices, batch.prob_clear):
+            (prediction, confidence), = label_rows([p], threshold)
+            rows[i] = [prediction, confidence, p, ""]
+        for i, error in batch.errors:
+            rows[i] = [UNREADABLE, "", "", error]
+        for i in sorted(rows):
+            yield [filenames[i], *rows[i], *name_fields(filenames[i])]
 
 
 def predict_paths(
-    model_dir_or_ckpt: str | Path | LoadedClassifier,
+    checkpoint: str | Path | Scorer,
     paths: Sequence[str | Path],
     batch_size: int = 32,
     threshold: float | None = None,
     num_workers: int = 0,
     device: str | None = None,
-    progress: bool = False,
+    backend: str = "torch",
+    int8: bool = False,
 ) -> pd.DataFrame:
-    """Predict ``paths``; return ``filename,prediction,confidence,prob_clear,error``.
+    """Predict ``paths``; return the rows (:data:`PREDICTION_COLUMNS`) as a table.
 
     ``filename`` is each path as given. ``threshold`` overrides the model's embedded one.
+    ``checkpoint`` may be a scorer already opened with :func:`open_scorer`.
     """
-    loaded = model_dir_or_ckpt if isinstance(model_dir_or_ckpt, LoadedClassifier) \
-        else load_classifier(model_dir_or_ckpt)
-    threshold = loaded.threshold if threshold is None else check_unit("threshold", threshold)
+    scorer = checkpoint if hasattr(checkpoint, "batches") else \
+        open_scorer(checkpoint, backend, int8, device)
+    threshold = scorer.threshold if threshold is None else check_unit("threshold", threshold)
     paths = [Path(p) for p in paths]
-    scored = score_images(loaded, paths, batch_size, num_workers, device, progress)
-    rows = []
-    for i, path in enumerate(paths):
-        if i in scored.errors:
-            rows.append((str(path), UNREADABLE, float("nan"), float("nan"), scored.errors[i]))
-        else:
-            prob = scored.prob_clear[i]
-            (prediction, confidence), = label_rows([prob], threshold)
-            rows.append((str(path), prediction, confidence, prob, ""))
-    return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+    rows = prediction_rows([str(p) for p in paths],
+                           scorer.batches(paths, batch_size, num_workers), threshold)
+    table = pd.DataFrame(list(rows), columns=PREDICTION_COLUMNS)
+    for column in ("confidence", "prob_clear"):
+        table[column] = pd.to_numeric(table[column])
+    return table
 
 
 def resolve_inputs(input_spec: str) -> tuple[list[Path], Path | None]:
@@ -173,12 +164,21 @@ def resolve_inputs(input_spec: str) -> tuple[list[Path], Path | None]:
 @dataclass
 class PredictSummary:
     output: Path
-    n_images: int
-    n_clear: int
-    n_cloudy: int
-    n_unreadable: int
-    threshold: float
-    threshold_source: str
+    n_images: int = 0
+    n_clear: int = 0
+    n_cloudy: int = 0
+    n_unreadable: int = 0
+    threshold: float = 0.5
+    threshold_source: str = ""
+
+    def count(self, prediction: str) -> None:
+        self.n_images += 1
+        if prediction == "clear":
+            self.n_clear += 1
+        elif prediction == "cloudy":
+            self.n_cloudy += 1
+        else:
+            self.n_unreadable += 1
 
     def lines(self) -> list[str]:
         return [
@@ -211,31 +211,48 @@ def check_run_settings(output: str, threshold, batch_size, num_workers) -> tuple
 
 
 def run(checkpoint: str, input_spec: str, output: str, threshold: float | None = None,
-        batch_size: int = 32, num_workers: int = 0, device: str | None = None) -> PredictSummary:
+        batch_size: int = 32, num_workers: int | None = None, device: str | None = None,
+        backend: str = "torch", int8: bool = False) -> PredictSummary:
     """What ``predict.py`` does: predict every image under ``input_spec`` into ``output``.
 
-    Settings and the output's folder are checked before any image is read."""
+    Settings and the output's folder are checked before any image is read. ``num_workers``
+    None: one decoding process per CPU, at most :data:`MAX_WORKERS`.
+    """
+    if num_workers is None:
+        num_workers = min(MAX_WORKERS, os.cpu_count() or 1)
     batch_size, num_workers = check_run_settings(output, threshold, batch_size, num_workers)
     files, base = resolve_inputs(input_spec)
     if not files:
         raise FileNotFoundError(f"input={input_spec}: the folder holds no images "
                                 f"({', '.join(sorted(IMAGE_SUFFIXES))})")
-    loaded = load_classifier(checkpoint)
-    used_threshold = loaded.threshold if threshold is None else float(threshold)
-    source = loaded.threshold_source if threshold is None else "threshold= on the command line"
-    log.info("predict: %d images with %s, threshold %.3f (%s)", len(files), checkpoint,
-             used_threshold, source)
-    table = predict_paths(loaded, files, batch_size, used_threshold, num_workers, device,
-                          progress=True)
-    if base is not None:
-        table["filename"] = [str(Path(f).relative_to(base)) for f in files]
-    write_csv(output, table)
-    unreadable = table[table["prediction"] == UNREADABLE]
-    for _, row in unreadable.iterrows():
-        log.warning("predict: unreadable image %s: %s", row["filename"], row["error"])
-    return PredictSummary(
-        output=Path(output), n_images=len(table),
-        n_clear=int((table["prediction"] == "clear").sum()),
-        n_cloudy=int((table["prediction"] == "cloudy").sum()),
-        n_unreadable=len(unreadable), threshold=used_threshold, threshold_source=source,
-    )
+    names = [str(f.relative_to(base)) if base is not None else str(f) for f in files]
+    with contextlib.ExitStack() as stack:
+        try:  # the output is known writable before any image is read
+            tmp = stack.enter_context(atomic_path(output))
+        except OSError as exc:
+            raise PredictInputError(f"output={output}: cannot write there "
+                                    f"({exc.strerror or exc})") from exc
+        summary = _predict_into(tmp, checkpoint, files, names, threshold, batch_size,
+                                num_workers, device, backend, int8)
+    summary.output = Path(output)
+    return summary
+
+
+def _predict_into(tmp: Path, checkpoint: str, files: list[Path], names: list[str],
+                  threshold: float | None, batch_size: int, num_workers: int,
+                  device: str | None, backend: str, int8: bool) -> PredictSummary:
+    scorer = open_scorer(checkpoint, backend, int8, device)
+    used = scorer.threshold if threshold is None else float(threshold)
+    source = scorer.threshold_source if threshold is None else "threshold= on the command line"
+    log.info("predict: %d images with %s (%s%s), threshold %.3f (%s)", len(files), checkpoint,
+             backend, " int8" if int8 else "", used, source)
+    summary = PredictSummary(Path(tmp), threshold=used, threshold_source=source)
+    with open(tmp, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(PREDICTION_COLUMNS)
+        for row in prediction_rows(names, scorer.batches(files, batch_size, num_workers), used):
+            writer.writerow(row)
+            summary.count(row[1])
+            if row[1] == UNREADABLE:
+                log.warning("predict: unreadable image %s: %s", row[0], row[4])
+    return summary

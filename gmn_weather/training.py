@@ -72,6 +72,8 @@ from gmn_weather.wandb_outputs import WandbStartError, log_final_artifact, publi
 
 log = logging.getLogger(__name__)
 
+ONNX_CHECK_IMAGES = 8  # training frames the fp32 ONNX file is checked on against torch
+
 # Errors whose message says what to change; entry points print them without a traceback.
 USER_ERRORS = (LabelsError, SplitError, ExperimentError, PretrainedWeightsError,
                BackboneSettingError, LoggerSetupError, InputSettingError, SettingError,
@@ -316,8 +318,12 @@ def train_final(cfg: DictConfig) -> TrainResult:
             trainer, model = _fit(job, datamodule, loggers, [], plan, limit_val_batches=0)
             card = None
             if trainer.is_global_zero:
+                export = OmegaConf.to_container(cfg.get("export") or {}, resolve=True)
+                sample = datamodule.sample_inputs(int(export.get("calibration_images", 64))
+                                                  if export.get("int8") else ONNX_CHECK_IMAGES)
                 card = export_final(job.experiment, model, job.fingerprint,
-                                    _trained_on(job, datamodule, int(trainer.current_epoch)))
+                                    _trained_on(job, datamodule, int(trainer.current_epoch)),
+                                    export, sample)
                 log_final_artifact(loggers, job.experiment.final, job.experiment.name, card)
     return TrainResult(job.run.path, _metrics(trainer), job.fingerprint, card=card,
                        resumed_after_epochs=plan.epochs_done if plan.resuming else None)

@@ -250,9 +250,17 @@ def test_final_model_and_predict_follow_embedded_threshold(sweep, tmp_path, monk
     assert proc.returncode == 1, proc.stderr  # the unreadable image is counted, not fatal
     assert "1 unreadable" in proc.stdout
     pred = pd.read_csv(out)
-    assert list(pred.columns) == ["filename", "prediction", "confidence", "prob_clear", "error"]
+    assert list(pred.columns) == ["filename", "prediction", "confidence", "prob_clear", "error",
+                                  "station", "night", "timestamp"]
     broken = pred[pred["filename"] == "broken.png"].iloc[0]
     assert broken["prediction"] == "unreadable" and broken["error"]
+    assert pd.isna(broken["station"]) and pd.isna(broken["timestamp"])  # not a frame name
+    named = pred.set_index("filename").loc[sweep.table["image_filename"]]
+    assert list(named["station"]) == list(sweep.table["station"])
+    assert list(pd.to_datetime(named["timestamp"]).dt.tz_localize(None)) == \
+        list(pd.to_datetime(sweep.table["timestamp"]))
+    assert named["night"].isna().all()  # a name alone does not tell the capture session
+    assert "GPU available" not in proc.stdout + proc.stderr and "srun" not in proc.stderr
     good = pred[pred["prediction"] != "unreadable"]
     assert len(good) == len(sweep.table)
     expected = np.where(good["prob_clear"] >= card["threshold"], "clear", "cloudy")
