@@ -4,7 +4,7 @@
 trains on all labelled images and has no validation set. The table work (validation,
 overrides, grouping, splits.csv) happens in :meth:`GMNDataModule.prepare_table` through
 :mod:`gmn_weather.labelled_images` and :mod:`gmn_weather.splits`. Before that, every listed
-image is checked and decoded into the input cache (:mod:`gmn_weather.frame_inputs`): the
+image is checked and decoded into the input cache (:mod:`gmn_weather.inputs.frames`): the
 unreadable ones are named all at once, or dropped and counted with ``skip_unreadable``; none
 is ever replaced by a blank one. Items are dicts (``image``: uint8 [3, H, W], ``target``,
 ``index``: the row in its table), the batch form :class:`~gmn_weather.model.SkyClassifier`
@@ -26,7 +26,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from gmn_weather.frame_inputs import (
+from gmn_weather.inputs.frames import (
     Frames,
     UnreadableImagesError,
     prepare_frames,

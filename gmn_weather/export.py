@@ -28,7 +28,7 @@ import torch
 from gmn_base.atomic import atomic_path, write_json
 from gmn_weather.experiment import ExperimentDir, FinalDir
 from gmn_weather.final_threshold import DEFAULT_THRESHOLD, threshold_from_operating_point
-from gmn_weather.image_decode import DECODE_RULE
+from gmn_weather.inputs.decode import DECODE_RULE
 from gmn_weather.model import SkyClassifier, load_classifier_checkpoint
 from gmn_weather.model_card import (
     EXPORT_FORMAT,

@@ -6,7 +6,7 @@ backends score the images: ``torch`` (:mod:`gmn_weather.predict_torch`: the mode
 ``predict_step``, the same inference path as the out-of-fold predictions of training) and
 ``onnx`` (:mod:`gmn_weather.predict_onnx`: ``final/model.onnx`` in onnxruntime; this module
 and that one import no torch, so a station needs none). Both decode with
-:mod:`gmn_weather.image_decode` in worker processes and hand back batch after batch; rows
+:mod:`gmn_weather.inputs.decode` in worker processes and hand back batch after batch; rows
 are written as the batches come, so a folder of 100 000 images never becomes a table in
 memory. Unreadable images get a row with ``prediction=unreadable`` and the reason in
 ``error``; they are counted in the summary and never scored as if they were an image.

@@ -2,7 +2,7 @@
 
 What a station runs: ``final/model.onnx`` (``int8=true``: ``model.int8.onnx``) with the input
 spec and threshold of ``final/model.json``. Files are decoded to the network's uint8 input by
-:func:`gmn_weather.image_decode.network_pixels` (the decoder training used) in a pool of
+:func:`gmn_weather.inputs.decode.network_pixels` (the decoder training used) in a pool of
 worker processes, in order, and scored a batch at a time; the graph normalises the pixels
 itself (:mod:`gmn_weather.onnx_export`). Neither this module nor what it imports needs torch.
 """
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from gmn_weather.experiment import FinalDir
-from gmn_weather.image_decode import ImageDecodeError, network_pixels
+from gmn_weather.inputs.decode import ImageDecodeError, network_pixels
 from gmn_weather.model_card import ONNX_INPUT, CheckpointError, card_threshold, read_card
 from gmn_weather.predict import BatchScores, PredictInputError
 

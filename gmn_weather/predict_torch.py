@@ -1,7 +1,7 @@
 """The torch backend of ``predict.py``: the trained model's ``predict_step`` on image files.
 
 Files are decoded to the network's uint8 input in loader worker processes
-(:func:`gmn_weather.image_decode.network_pixels`), batched, moved to the device (pinned,
+(:func:`gmn_weather.inputs.decode.network_pixels`), batched, moved to the device (pinned,
 non-blocking on CUDA) and scored by :meth:`SkyClassifier.predict_step` under
 ``torch.inference_mode()`` with the weights in channels-last layout (faster for
 convolutions on CUDA and on x86 CPUs). A plain loop rather than ``Trainer.predict``: nothing
@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from gmn_weather.export import LoadedClassifier, load_classifier
-from gmn_weather.image_decode import ImageDecodeError, network_pixels
+from gmn_weather.inputs.decode import ImageDecodeError, network_pixels
 from gmn_weather.predict import BatchScores, PredictInputError
 
 

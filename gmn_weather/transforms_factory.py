@@ -1,6 +1,6 @@
 """Tensor transforms from the resolved input spec and the augmentation's train settings.
 
-Frames arrive decoded and resized to the spec's ``resize`` (:mod:`gmn_weather.image_decode`,
+Frames arrive decoded and resized to the spec's ``resize`` (:mod:`gmn_weather.inputs.decode`,
 from the input cache or decoded on the spot), as uint8 [3, H, W] tensors. What remains runs
 on those tensors with ``torchvision.transforms.v2`` (no PIL): the evaluation transform
 (validation, OOF prediction, inference) only takes the centre crop of a ``crop`` input; the

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from torchvision.transforms import v2
 
 from gmn_weather.datamodule import GMNDataModule
-from gmn_weather.image_decode import frame_pixels, network_pixels
+from gmn_weather.inputs.decode import frame_pixels, network_pixels
 from gmn_weather.labelled_images import (
     LabelsError,
     add_groups,

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gmn_weather.image_decode import frame_pixels
-from gmn_weather.input_cache import InputCache, variant_folder, variant_of
+from gmn_weather.inputs.cache import InputCache, variant_folder, variant_of
+from gmn_weather.inputs.decode import frame_pixels
 
 SIZE = [24, 40]
 
@@ -124,7 +124,7 @@ def test_a_running_job_keeps_reading_a_shard_another_job_compacted(tmp_path):
 def test_unwritable_cache_folder_is_named_with_the_way_out(tmp_path):
     paths = _frames(tmp_path / "img", 1)
     (tmp_path / "file").write_text("")
-    from gmn_weather.input_cache import InputCacheError
+    from gmn_weather.inputs.cache import InputCacheError
 
     with pytest.raises(InputCacheError, match=r"cannot write .*file.*data.cache_dir.*data.cache=false"):
         InputCache(tmp_path / "file" / "cache", SIZE).build(paths)
@@ -133,7 +133,7 @@ def test_unwritable_cache_folder_is_named_with_the_way_out(tmp_path):
 _READ_ALL = textwrap.dedent("""
     import resource, sys
     import numpy as np
-    from gmn_weather.input_cache import CachedFrames, Frame
+    from gmn_weather.inputs.cache import CachedFrames, Frame
     folder, n, shape = sys.argv[1], int(sys.argv[2]), (3, 216, 384)
     import os
     from pathlib import Path

@@ -10,9 +10,9 @@ import torch
 from fixtures_train import compose_train, make_dataset, tiny_overrides
 from PIL import Image
 
-from gmn_weather import image_decode
 from gmn_weather.datamodule import GMNDataModule
-from gmn_weather.frame_inputs import UnreadableImagesError
+from gmn_weather.inputs import decode as image_decode
+from gmn_weather.inputs.frames import UnreadableImagesError
 from gmn_weather.training import train
 
 NONE = {"input": "whole_frame", "train": {}}
@@ -89,13 +89,19 @@ def test_skip_unreadable_drops_and_counts_them(tmp_path, caplog):
 def test_sixteen_bit_frames_train_as_their_eight_bit_values(tmp_path):
     labels_csv, image_dir, table = make_dataset(tmp_path / "data")
     eight = _datamodule(labels_csv, image_dir, tmp_path / "a", cache=False)
-    for name in table["image_filename"]:  # the same frames as 16-bit PNGs (v * 257)
+    names = []
+    for i, name in enumerate(table["image_filename"]):  # the same frames, 16-bit (v * 257)
         values = np.asarray(Image.open(image_dir / name).convert("L"), np.uint16) * 257
+        (image_dir / name).unlink()
+        name = name if i % 2 else name.replace(".png", ".tif")  # half PNG, half TIFF
         Image.fromarray(values).save(image_dir / name)
+        assert Image.open(image_dir / name).mode == "I;16"
+        names.append(name)
+    table.assign(image_filename=names).to_csv(labels_csv, index=False)
     sixteen = _datamodule(labels_csv, image_dir, tmp_path / "b")
-    a, b = next(iter(eight.val_dataloader())), next(iter(sixteen.val_dataloader()))
-    assert torch.equal(a["image"], b["image"])
-    assert b["image"].float().mean() < 200  # not clipped to white
+    for a, b in zip(eight.val_dataloader(), sixteen.val_dataloader()):
+        assert torch.equal(a["image"], b["image"])
+        assert b["image"].float().mean() < 200  # not clipped to white
 
 
 def test_second_training_job_decodes_no_image(tmp_path, monkeypatch, caplog):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gmn_weather.image_decode import (
+from gmn_weather.inputs.decode import (
     ImageDecodeError,
     center_crop,
     check_image,

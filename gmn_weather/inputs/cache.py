@@ -1,7 +1,7 @@
 """Decode-once input cache: every frame decoded and resized once, then read by every job.
 
 Under ``data.cache_dir`` one folder per *variant* (the decode rule of
-:mod:`gmn_weather.image_decode` and the resize of the input spec; crops, augmentation and
+:mod:`gmn_weather.inputs.decode` and the resize of the input spec; crops, augmentation and
 normalisation happen later, on tensors) holds *shards*: ``shard-<id>.bin`` (uint8 pixels,
 frame after frame, [3, H, W] C-order) and ``shard-<id>.json`` (per frame: the source file's
 resolved path, size, mtime_ns, offset and shape; or why the file could not be decoded). A
@@ -41,7 +41,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gmn_base.atomic import TEMP_SUFFIX, atomic_path, write_json
-from gmn_weather.image_decode import DECODE_RULE, ImageDecodeError, frame_pixels
+from gmn_weather.inputs.decode import DECODE_RULE, ImageDecodeError, frame_pixels
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """The frames a training job reads, after every listed image was checked once.
 
 :func:`prepare_frames` runs before training starts: with the input cache
-(``data.cache=true``, :mod:`gmn_weather.input_cache`) it decodes whatever the cache lacks,
+(``data.cache=true``, :mod:`gmn_weather.inputs.cache`) it decodes whatever the cache lacks,
 which checks those images and remembers the result; without it, each image's header and
-stream are checked (:func:`gmn_weather.image_decode.check_image`) and the frames are decoded
+stream are checked (:func:`gmn_weather.inputs.decode.check_image`) and the frames are decoded
 again every epoch (:class:`DecodedFrames`). Either way, all unreadable, truncated and
 zero-byte files are known before the first batch: :class:`UnreadableImagesError` names them
 all at once, or ``data.skip_unreadable=true`` drops and counts them. Torch-free.
@@ -20,8 +20,8 @@ from typing import Protocol
 
 import numpy as np
 
-from gmn_weather.image_decode import check_image, frame_pixels
-from gmn_weather.input_cache import InputCache
+from gmn_weather.inputs.cache import InputCache
+from gmn_weather.inputs.decode import check_image, frame_pixels
 from gmn_weather.labelled_images import LabelsError
 
 log = logging.getLogger(__name__)
