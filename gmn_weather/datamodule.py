@@ -58,6 +58,15 @@ class LabelledImageDataset(Dataset):
                 "index": index}
 
 
+def _loader_workers(num_workers: int) -> int:
+    """``data.num_workers``, at most the machine's CPUs: more loader processes than CPUs
+    only add contention (torch warns about it too)."""
+    cpus = os.cpu_count() or 1
+    if num_workers > cpus:
+        log.info("data.num_workers=%d lowered to the %d CPUs of this machine", num_workers, cpus)
+    return min(num_workers, cpus)
+
+
 class GMNDataModule(pl.LightningDataModule):
     def __init__(
         self,
@@ -96,13 +105,7 @@ class GMNDataModule(pl.LightningDataModule):
             raise ValueError("mode=fold needs splits_csv (the file holding the experiment's folds)")
         self.labels_csv, self.image_dir = Path(labels_csv), Path(image_dir)
         self.n_folds, self.split_seed, self.fold = int(n_folds), int(split_seed), int(fold)
-        self.batch_size, self.num_workers = int(batch_size), int(num_workers)
-        cpus = os.cpu_count() or 1
-        if self.num_workers > cpus:
-            # More loader processes than CPUs only adds contention (torch warns about it too).
-            log.info("data.num_workers=%d lowered to the %d CPUs of this machine",
-                     self.num_workers, cpus)
-            self.num_workers = cpus
+        self.batch_size, self.num_workers = int(batch_size), _loader_workers(int(num_workers))
         self.min_edge_distance_s = min_edge_distance_s
         self.label_overrides = label_overrides
         self.group_by = group_by

@@ -93,18 +93,41 @@ def test_unreadable_images_are_remembered_until_they_change(tmp_path):
 def _build_at_once(args):
     root, paths, barrier = args
     barrier.wait()
-    frames, _ = InputCache(root, SIZE).build(paths)
-    return [frames.pixels(i).sum() for i in range(len(paths))]
+    frames, report = InputCache(root, SIZE).build(paths)
+    return report.decoded, [frames.pixels(i).sum() for i in range(len(paths))]
 
 
-def test_jobs_building_at_once_agree_and_later_builds_merge_their_copies(tmp_path):
+def test_jobs_building_at_once_take_turns_and_decode_each_image_once(tmp_path):
     paths = _frames(tmp_path / "img", 12)
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Manager().Barrier(3)
     with ctx.Pool(3) as pool:
-        sums = pool.map(_build_at_once, [(tmp_path / "cache", paths, barrier)] * 3)
+        results = pool.map(_build_at_once, [(tmp_path / "cache", paths, barrier)] * 3)
     expected = [frame_pixels(p, SIZE).sum() for p in paths]
-    assert sums == [expected] * 3
+    assert [sums for _, sums in results] == [expected] * 3
+    assert sorted(decoded for decoded, _ in results) == [0, 0, 12]  # the others waited
+    cache = InputCache(tmp_path / "cache", SIZE)
+    assert len(list(cache.folder.glob("shard-*.json"))) == 1
+    assert not (cache.folder / "build.lock").exists()
+
+
+def test_builders_without_a_lock_duplicate_work_and_a_later_build_merges_it(tmp_path,
+                                                                          monkeypatch):
+    """Where the file system has no locks (simulated: the lock refuses), concurrent
+    builders each publish a shard; the copies are identical and the next build keeps one."""
+    from gmn_base import locks
+
+    def no_locks(self):
+        raise locks.LockError(f"{self.path}: this file system does not support locks")
+
+    monkeypatch.setattr(locks.FileLock, "try_acquire", no_locks)
+    paths = _frames(tmp_path / "img", 12)
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Manager().Barrier(3)
+    with ctx.Pool(3) as pool:
+        results = pool.map(_build_at_once, [(tmp_path / "cache", paths, barrier)] * 3)
+    expected = [frame_pixels(p, SIZE).sum() for p in paths]
+    assert [sums for _, sums in results] == [expected] * 3
     cache = InputCache(tmp_path / "cache", SIZE)
     frames, report = cache.build(paths)
     assert report.decoded == 0 and report.n_frames == 12

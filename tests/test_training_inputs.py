@@ -88,7 +88,7 @@ def test_skip_unreadable_drops_and_counts_them(tmp_path, caplog):
 
 def test_sixteen_bit_frames_train_as_their_eight_bit_values(tmp_path):
     labels_csv, image_dir, table = make_dataset(tmp_path / "data")
-    eight = _datamodule(labels_csv, image_dir, tmp_path / "a", cache=False)
+    eight = list(_datamodule(labels_csv, image_dir, tmp_path / "a").val_dataloader())
     names = []
     for i, name in enumerate(table["image_filename"]):  # the same frames, 16-bit (v * 257)
         values = np.asarray(Image.open(image_dir / name).convert("L"), np.uint16) * 257
@@ -99,7 +99,7 @@ def test_sixteen_bit_frames_train_as_their_eight_bit_values(tmp_path):
         names.append(name)
     table.assign(image_filename=names).to_csv(labels_csv, index=False)
     sixteen = _datamodule(labels_csv, image_dir, tmp_path / "b")
-    for a, b in zip(eight.val_dataloader(), sixteen.val_dataloader()):
+    for a, b in zip(eight, sixteen.val_dataloader(), strict=True):
         assert torch.equal(a["image"], b["image"])
         assert b["image"].float().mean() < 200  # not clipped to white
 

@@ -9,15 +9,18 @@ frame's key is (path, size, mtime_ns): an image changed on disk gets a new key a
 again; the entry of a changed or removed file is dropped at the next build. Every fold, the
 final model and reruns read the same frames; a new shard holds only what was missing.
 
-Several jobs may build the same cache at once, without a lock: a shard is written under a
-temporary name and renamed, and its index is renamed into place after it, so an index only
-ever names a complete shard; each builder writes its own shard (two jobs that start together
-may both decode a frame; the copies are identical and either is read). Compaction (dropped
-entries, duplicates, or more than :data:`MAX_SHARDS` shards) copies the live frames into the
-builder's new shard, publishes it, then deletes the old shards. Readers open their shard
-files when the cache is opened, so a running job keeps reading a deleted shard through its
-open file (POSIX), and a builder that finds a shard gone between listing and opening lists
-again.
+Several jobs may build the same cache at once. Builders take turns under the folder's
+``build.lock`` (:class:`gmn_base.locks.FileLock`; released by the kernel if a builder dies),
+so a fold job that starts while another decodes waits and then reuses its frames. Readers
+take no lock: a shard is written under a temporary name and renamed, and its index is
+renamed into place after it, so an index only ever names a complete shard. Where the file
+system has no locks the builders run unlocked and stay correct: each writes its own shard
+(two may decode the same frame; the copies are identical and either is read). Compaction
+(dropped entries, duplicates, or more than :data:`MAX_SHARDS` shards) copies the live frames
+into the builder's new shard, publishes it, then deletes the old shards. Readers open their
+shard files when the cache is opened, so a running job keeps reading a deleted shard through
+its open file (POSIX), and a builder that finds a shard gone between listing and opening
+lists again.
 
 Reading is ``os.preadv`` into a fresh array per frame: through the page cache, nothing mapped
 into the process, so a loader worker's memory does not grow with the data set. Torch-free.
@@ -41,12 +44,14 @@ import numpy as np
 from tqdm import tqdm
 
 from gmn_base.atomic import TEMP_SUFFIX, atomic_path, write_json
+from gmn_base.locks import FileLock, LockError
 from gmn_weather.inputs.decode import DECODE_RULE, ImageDecodeError, frame_pixels
 
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = "gmn-weather-input-cache/1"
 MAX_SHARDS = 16
+BUILD_LOCK = "build.lock"
 ORPHAN_AGE_S = 24 * 3600
 _OPEN_RETRIES = 5
 
@@ -232,8 +237,32 @@ class InputCache:
                               "opened; is another job compacting it? Run again")
 
     def build(self, paths: Sequence[str | Path]) -> tuple[CachedFrames, BuildReport]:
-        """Decode what is missing for ``paths``, drop stale entries, open the frames."""
+        """Decode what is missing for ``paths``, drop stale entries, open the frames.
+
+        Builders take turns (the folder's build lock): a job that starts while another
+        builds waits, then finds that job's frames instead of decoding them again.
+        """
         self._prepare_folder()
+        with self._build_turn():
+            return self._build(paths)
+
+    @contextlib.contextmanager
+    def _build_turn(self) -> Iterator[None]:
+        lock = FileLock(self.folder / BUILD_LOCK, note="input cache build")
+        try:
+            holder = lock.try_acquire()
+            if holder is not None:
+                log.info("input cache: waiting for %s to finish building %s",
+                         holder.describe(), self.folder)
+                lock.acquire()
+        except LockError as exc:  # still correct without it: builders may duplicate work
+            log.warning("input cache: building without a lock (%s)", exc)
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _build(self, paths: Sequence[str | Path]) -> tuple[CachedFrames, BuildReport]:
         _remove_orphans(self.folder)
         keys = [file_key(p) for p in paths]
         shards, fds = self._open_shards()
