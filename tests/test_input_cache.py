@@ -97,15 +97,22 @@ def _build_at_once(args):
     return report.decoded, [frames.pixels(i).sum() for i in range(len(paths))]
 
 
-def test_jobs_building_at_once_take_turns_and_decode_each_image_once(tmp_path):
+def _three_jobs_at_once(tmp_path) -> tuple[list[Path], list, list[int]]:
+    """Three processes build the cache for the same 12 frames at the same moment: the
+    paths, each frame's expected pixel sum, and how many each build decoded."""
     paths = _frames(tmp_path / "img", 12)
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Manager().Barrier(3)
     with ctx.Pool(3) as pool:
         results = pool.map(_build_at_once, [(tmp_path / "cache", paths, barrier)] * 3)
     expected = [frame_pixels(p, SIZE).sum() for p in paths]
-    assert [sums for _, sums in results] == [expected] * 3
-    assert sorted(decoded for decoded, _ in results) == [0, 0, 12]  # the others waited
+    assert [sums for _, sums in results] == [expected] * 3  # every job reads the same pixels
+    return paths, expected, [decoded for decoded, _ in results]
+
+
+def test_jobs_building_at_once_take_turns_and_decode_each_image_once(tmp_path):
+    _, _, decoded = _three_jobs_at_once(tmp_path)
+    assert sorted(decoded) == [0, 0, 12]  # the others waited
     cache = InputCache(tmp_path / "cache", SIZE)
     assert len(list(cache.folder.glob("shard-*.json"))) == 1
     assert not (cache.folder / "build.lock").exists()
@@ -121,13 +128,7 @@ def test_builders_without_a_lock_duplicate_work_and_a_later_build_merges_it(tmp_
         raise locks.LockError(f"{self.path}: this file system does not support locks")
 
     monkeypatch.setattr(locks.FileLock, "try_acquire", no_locks)
-    paths = _frames(tmp_path / "img", 12)
-    ctx = multiprocessing.get_context("fork")
-    barrier = ctx.Manager().Barrier(3)
-    with ctx.Pool(3) as pool:
-        results = pool.map(_build_at_once, [(tmp_path / "cache", paths, barrier)] * 3)
-    expected = [frame_pixels(p, SIZE).sum() for p in paths]
-    assert [sums for _, sums in results] == [expected] * 3
+    paths, expected, _ = _three_jobs_at_once(tmp_path)
     cache = InputCache(tmp_path / "cache", SIZE)
     frames, report = cache.build(paths)
     assert report.decoded == 0 and report.n_frames == 12
