@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +29,7 @@ import pandas as pd
 from gmn_base.atomic import remove_stale_temporaries, write_json, write_text
 from gmn_base.locks import LockRecord, held_by
 from gmn_weather.fingerprint import configuration_differences
+from gmn_weather.run_records import OOFRecord, RunInfo
 
 log = logging.getLogger(__name__)
 
@@ -78,55 +79,6 @@ def run_name(mode: str, fold: object) -> str:
 
 class ExperimentError(RuntimeError):
     """The experiment folder cannot be used as asked; the message says what to change."""
-
-
-@dataclass
-class RunInfo:
-    """What a job records in its run folder when it starts: which run, under which settings."""
-
-    mode: str = "fold"
-    fold: int | None = None
-    n_folds: int | None = None
-    name: str | None = None
-    fingerprint: str = ""
-    oof_weights: str = "last"
-    settings: dict = field(default_factory=dict)
-    n_train: int | None = None
-    n_val: int | None = None
-    fold_warnings: list[str] = field(default_factory=list)
-    started_utc: str | None = None
-    # The command-line overrides that define the experiment (not fingerprinted: the settings
-    # they lead to are).
-    overrides: list[str] = field(default_factory=list)
-    resumed_from: str | None = None  # the checkpoint this job continued, if any
-    resumed_after_epochs: int | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> RunInfo:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-@dataclass(frozen=True)
-class OOFRecord:
-    """What a fold's out-of-fold predictions were made under (``oof_predictions.json``)."""
-
-    fingerprint: str
-    settings: dict = field(default_factory=dict)
-    oof_weights: str = "last"
-    n_rows: int = 0
-    sha256: str = ""  # of oof_predictions.csv's bytes: the record belongs to that file only
-    written_utc: str = ""
-    metrics: dict = field(default_factory=dict)  # the fold's last validation metrics
-    overrides: list[str] = field(default_factory=list)  # as RunInfo.overrides
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> OOFRecord:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass(frozen=True)
