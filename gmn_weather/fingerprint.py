@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gmn_base.redaction import redact_secrets
@@ -47,6 +46,8 @@ def training_settings(cfg: DictConfig) -> dict:
 def device_count(devices: object, accelerator: object = "auto") -> int:
     """How many devices Lightning runs on for ``trainer.devices`` (per node): an int, a list
     or a comma string of device ids, ``-1`` (all), or ``auto`` (one CPU; all GPUs)."""
+    import torch  # here, not at the top: prediction with the onnx backend runs without torch
+
     gpus = torch.cuda.device_count()
     on_gpu = str(accelerator) in ("gpu", "cuda") or (str(accelerator) == "auto" and gpus > 0)
     if devices in (None, "auto", -1, "-1"):
