@@ -60,6 +60,7 @@ def _assert_same_pooled(parallel_root: Path, sequential_root: Path) -> None:
         assert (parallel / name).read_bytes() == (sequential_root / EXPERIMENT / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_joblib_two_jobs_pool_like_a_sequential_run(sequential):
     out = sequential / "joblib"
     proc = run_cli("train.py", "-m", "fold=0,1,2", "hydra/launcher=joblib",
@@ -73,6 +74,7 @@ def test_joblib_two_jobs_pool_like_a_sequential_run(sequential):
     assert "ConfigStore schema" not in log
 
 
+@pytest.mark.slow
 def test_submitit_slurm_on_a_real_cluster_pools_like_a_sequential_run(sequential, slurm_cluster):
     out = sequential / "slurm"
     proc = run_cli("train.py", "-m", "fold=0,1,2", "hydra/launcher=submitit_slurm",

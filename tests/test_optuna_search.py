@@ -14,6 +14,7 @@ from fixtures_train import make_dataset, run_cli, tiny_overrides
 from gmn_weather.optuna_trials import TrialsCsvStorage, trials_table
 
 
+@pytest.mark.slow
 def test_three_trials_each_pool_an_experiment_and_list_its_pooled_metric(tmp_path):
     make_dataset(tmp_path / "data")
     output_root = tmp_path / "outputs"

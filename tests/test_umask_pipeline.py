@@ -59,6 +59,7 @@ def _files(*roots: Path) -> list[Path]:
     return [p for root in roots for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("umask", [0o022, 0o077], ids=["umask022", "umask077"])
 def test_every_output_file_follows_the_umask(tmp_path, umask):
     data, outputs = tmp_path / "data", tmp_path / "outputs"
