@@ -177,6 +177,9 @@ def _memory_mb() -> int:
     raise RuntimeError("no MemTotal in /proc/meminfo")
 
 
+CRED_EXPIRE_S = 15
+
+
 def slurm_conf(folder: Path, node: str, cpus: int, memory_mb: int, ports: tuple[int, int]) -> str:
     munge = folder / "munge"
     return "\n".join([
@@ -187,12 +190,18 @@ def slurm_conf(folder: Path, node: str, cpus: int, memory_mb: int, ports: tuple[
         "SlurmUser=root",
         "AuthType=auth/munge",
         "CredType=cred/munge",
-        f"AuthInfo=socket={munge / 'munge.socket'}",
+        # cred_expire: how long a requeued job waits before it may start again (SLURM's
+        # default, 120 s, would slow the requeue test; starting it early races slurmd's
+        # revocation of the old credential: "Job credential revoked").
+        f"AuthInfo=socket={munge / 'munge.socket'},cred_expire={CRED_EXPIRE_S}",
         "ProctrackType=proctrack/linuxproc",
         "TaskPlugin=task/none",
         "SelectType=select/cons_tres",
         "SelectTypeParameters=CR_Core",
         "MpiDefault=none",
+        # Look at pending jobs every 2 s (default 60/30 s): a requeued job starts soon after
+        # its hold ends instead of at the next minute's pass.
+        "SchedulerParameters=sched_interval=2,bf_interval=2",
         "ReturnToService=2",
         f"StateSaveLocation={folder / 'slurmctld'}",
         f"SlurmdSpoolDir={folder / 'slurmd'}",
