@@ -22,7 +22,7 @@ from data_prep.remote.fetch import settings_from_config
 from data_prep.remote.fetch_pool import DownloadResult, fetch_all
 from data_prep.remote.host_keys import HostKeyError
 from data_prep.remote.source import SourceError, SourceUnreachable
-from data_prep.step_lock import StepLockedError, step_lock
+from data_prep.step_lock import step_lock
 from data_prep.summary import StepSummary, run_step
 from gmn_base.command_line import guard_secrets
 
@@ -76,7 +76,7 @@ def download(cfg: DictConfig) -> StepSummary:
 def main(cfg: DictConfig) -> None:
     # Ctrl-C exits 130; partial files stay as .part and the next run resumes them.
     run_step("download", run, cfg, log, user_errors=(SourceError, HostKeyError, FileNotFoundError,
-                                                     ValueError, StepLockedError))
+                                                     ValueError))
 
 
 if __name__ == "__main__":

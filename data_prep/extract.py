@@ -30,7 +30,7 @@ from data_prep.nights.nights_table import read_nights_csv, sessions_of
 from data_prep.nights.session_index import SessionIndex, load_session_index
 from data_prep.nights.target_lists import read_target_lists
 from data_prep.remote.connect import night_folder_suffixes
-from data_prep.step_lock import StepLockedError, step_lock
+from data_prep.step_lock import step_lock
 from data_prep.summary import StepSummary, format_names, run_step
 from data_prep.video.frame_selection import (
     FrameRef,
@@ -236,10 +236,8 @@ def extract_frames(cfg: DictConfig) -> StepSummary:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
     # A ValueError is a bad setting (extract.kind, extract.color) or a nights.csv of the old
-    # rule, a FileNotFoundError a missing nights.csv, named in the message; a StepLockedError
-    # another extract run on the folder: exit 2, no traceback.
-    run_step("extract", run, cfg, log, user_errors=(ValueError, FileNotFoundError,
-                                                    StepLockedError))
+    # rule, a FileNotFoundError a missing nights.csv, named in the message: exit 2, no traceback.
+    run_step("extract", run, cfg, log, user_errors=(ValueError, FileNotFoundError))
 
 
 if __name__ == "__main__":

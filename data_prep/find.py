@@ -39,7 +39,7 @@ from data_prep.remote.fetch import settings_from_config
 from data_prep.remote.fetch_pool import fetch_all
 from data_prep.remote.host_keys import HostKeyError
 from data_prep.remote.source import SourceError, SourceUnreachable
-from data_prep.step_lock import StepLockedError, step_lock
+from data_prep.step_lock import step_lock
 from data_prep.summary import StepSummary, run_step
 from gmn_base.atomic import remove_stale_temporaries, write_json, write_text
 from gmn_base.command_line import guard_secrets
@@ -173,8 +173,7 @@ def find_nights(cfg: DictConfig) -> StepSummary:
 @guard_secrets
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
-    run_step("find", run, cfg, log, user_errors=(SourceError, HostKeyError, ValueError,
-                                                 StepLockedError))
+    run_step("find", run, cfg, log, user_errors=(SourceError, HostKeyError, ValueError))
 
 
 if __name__ == "__main__":

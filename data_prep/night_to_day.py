@@ -36,7 +36,7 @@ from data_prep.converters.night_to_day_manifest import (
     plan_work,
     read_manifest,
 )
-from data_prep.step_lock import StepLockedError, step_lock
+from data_prep.step_lock import step_lock
 from data_prep.summary import StepSummary, run_step
 from gmn_base.command_line import guard_secrets
 
@@ -130,8 +130,7 @@ def convert(cfg: DictConfig) -> StepSummary:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prep")
 def main(cfg: DictConfig) -> None:
     run_step("night_to_day", run, cfg, log,
-             user_errors=(MissingAPIKeyError, FileNotFoundError, ManifestError, ValueError,
-                          StepLockedError))
+             user_errors=(MissingAPIKeyError, FileNotFoundError, ManifestError, ValueError))
 
 
 if __name__ == "__main__":

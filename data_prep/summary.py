@@ -17,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from data_prep.step_lock import StepLockedError
 from data_prep.step_settings import check_step_settings
 from gmn_base.settings import SettingError
 
@@ -62,7 +63,8 @@ def run_step(step: str, run: Callable[[DictConfig], StepSummary], cfg: DictConfi
     """What every step's ``main`` does: run it, log its summary, exit with its status.
 
     Exit 0 when everything succeeded, 1 when the summary has failures, 2 when a setting is
-    out of range (:mod:`data_prep.step_settings`, checked first) or ``run`` raised one of
+    out of range (:mod:`data_prep.step_settings`, checked first), another run of the step holds
+    its folder (:class:`data_prep.step_lock.StepLockedError`), or ``run`` raised one of
     ``user_errors`` (a bad setting or a missing input, whose message names it: logged
     without a traceback), 130 on Ctrl-C (completed work is kept for the next run). In a
     multirun (``-m``) a job that succeeded returns instead, so the sweep's next job runs.
@@ -70,7 +72,7 @@ def run_step(step: str, run: Callable[[DictConfig], StepSummary], cfg: DictConfi
     try:
         check_step_settings(cfg)
         summary = run(cfg)
-    except (SettingError, *user_errors) as exc:
+    except (SettingError, StepLockedError, *user_errors) as exc:
         logger.error("%s: %s", step, exc)
         sys.exit(2)
     except KeyboardInterrupt:
