@@ -24,7 +24,7 @@ from datetime import datetime
 from gmn_base.image_names import ImageName
 from gmn_base.interval_files import Interval
 from gmn_base.session_intervals import SessionIntervals
-from gmn_base.sessions import NIGHT_RULE, SessionLookup
+from gmn_base.sessions import NIGHT_RULE, CaptureSession, SessionLookup
 
 CLEAR = "clear"
 CLOUDY = "cloudy"
@@ -71,10 +71,10 @@ class LeftOut:
     capture: str | None = None  # the capture whose interval file is missing, if that is why
 
 
-def _left_out_key(station: str, ts: datetime, sessions: SessionLookup,
+def _left_out_key(station: str, ts: datetime, session: CaptureSession | None,
                   intervals: Mapping[str, SessionIntervals]) -> tuple[str, str | None]:
-    """Why a frame that ``intervals_at`` gives nothing for is left out (reason, capture)."""
-    session = sessions.session_for(station, ts)
+    """Why a frame that ``intervals_at`` gives nothing for is left out (reason, capture);
+    ``session``: the station's session holding ``ts``, if any."""
     if session is None:
         return (f"no capture session of station {station} in nights.csv holds them (widen "
                 "find.since/until/last_n and rerun `python -m data_prep.find`)"), None
@@ -111,7 +111,7 @@ def label_images(
         known = None if session is None else \
             intervals[session.session_id].intervals_at(image.timestamp, sessions.rule)
         if known is None:
-            left.setdefault(_left_out_key(station, image.timestamp, sessions, intervals),
+            left.setdefault(_left_out_key(station, image.timestamp, session, intervals),
                             []).append(filename)
             continue
         result = classify_time(image.timestamp, known)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from data_prep.nights.interval_files import IntervalDir, read_interval_dir
@@ -36,12 +35,6 @@ class SessionIndex:
 
     def __post_init__(self) -> None:
         self.lookup = SessionLookup(self.sessions)
-
-    def session_for(self, station: str, ts: datetime) -> CaptureSession | None:
-        return self.lookup.session_for(station, ts)
-
-    def intervals_of(self, session: CaptureSession) -> SessionIntervals:
-        return self.intervals[session.session_id]
 
 
 def report_untied(untied: list[tuple[str, str]], summary: StepSummary) -> None:
