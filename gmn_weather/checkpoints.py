@@ -100,11 +100,16 @@ class ResumePlan:
 
     ckpt_path: str | None = None
     epochs_done: int = 0
-    note: str = ""  # why, for the log and run_info.json
+    note: str = ""  # why, for the log
 
     @property
     def resuming(self) -> bool:
         return self.ckpt_path is not None
+
+    @property
+    def resumed_after_epochs(self) -> int | None:
+        """The epochs done before this job, when it resumes (None: from scratch)."""
+        return self.epochs_done if self.resuming else None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ writes ``${paths.output_root}/comparison.csv`` atomically.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -77,8 +76,8 @@ def collect_rows(output_root: str | Path) -> list[dict]:
     for folder in folders:
         experiment = ExperimentDir(folder)
         report_path = str(experiment.report_html) if experiment.report_html.is_file() else None
-        if experiment.pooled_metrics_json.is_file():
-            record = json.loads(experiment.pooled_metrics_json.read_text())
+        record = experiment.read_pooled_metrics()
+        if record is not None:
             rows.append(experiment_row(experiment.name, record, report=report_path))
             continue
         status = _not_pooled_status(experiment)

@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -143,8 +143,8 @@ class RunDir:
         text = table.to_csv(index=False)
         digest = hashlib.sha256(text.encode()).hexdigest()
         write_text(self.oof_csv, text)
-        write_json(self.oof_record_json, asdict(OOFRecord(
-            **{**asdict(record), "n_rows": len(table), "sha256": digest})))
+        write_json(self.oof_record_json,
+                   asdict(replace(record, n_rows=len(table), sha256=digest)))
 
     def oof_record(self) -> OOFRecord | None:
         """The record of this folder's OOF predictions when they are finished: the record
@@ -251,9 +251,16 @@ class ExperimentDir:
     def fold(self, k: int) -> RunDir:
         return RunDir(self.path / run_name("fold", int(k)))
 
-    def run(self, mode: str, fold: int) -> RunDir:
-        """The folder of a ``mode=fold`` job for ``fold`` or of the ``mode=final`` job."""
-        return self.final if run_name(mode, fold) == FINAL else self.fold(fold)
+    @property
+    def cv(self) -> RunDir:
+        """A ``mode=cv`` job's folder (its Hydra record and log; its folds have their own)."""
+        return RunDir(self.path / CV)
+
+    def run(self, mode: str, fold: int | None) -> RunDir:
+        """The folder of a ``mode=fold`` job for ``fold``, of a ``mode=cv`` job, or of the
+        ``mode=final`` job."""
+        name = run_name(mode, fold)
+        return self.final if name == FINAL else self.cv if name == CV else self.fold(fold)
 
     @property
     def claims_lock(self) -> Path:

@@ -75,8 +75,7 @@ def fold_predictions(val_table: pd.DataFrame, predictions: Sequence[Mapping[str,
 
 class OOFPredictionWriter(BasePredictionWriter):
     def __init__(self, experiment: ExperimentDir | str | Path, fold: int, fingerprint: str,
-                 weights: str = "last", rule: Mapping[str, Any] | None = None,
-                 settings: Mapping[str, Any] | None = None):
+                 weights: str = "last", rule: Mapping[str, Any] | None = None):
         if weights not in OOF_WEIGHTS:
             raise ValueError(f"callbacks.oof.weights={weights!r}: expected 'last' or 'best'")
         super().__init__(write_interval="epoch")
@@ -84,7 +83,7 @@ class OOFPredictionWriter(BasePredictionWriter):
             else ExperimentDir(Path(experiment))
         self.fold, self.fingerprint, self.weights = int(fold), fingerprint, weights
         self.rule = dict(rule or {})
-        self.settings = dict(settings or {})
+        self.settings: dict = {}  # the settings fingerprinted, recorded (set by training)
         self.fit_metrics: dict[str, float] = {}  # the fold's last validation metrics, recorded
         self.overrides: list[str] = []  # the overrides that define the experiment, recorded
         self.pooled: PooledResult | None = None

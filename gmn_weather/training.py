@@ -47,7 +47,6 @@ from gmn_weather.experiment import (
     OOFRecord,
     RunDir,
     RunInfo,
-    run_name,
 )
 from gmn_weather.experiment_locks import claim_run, claims
 from gmn_weather.export import export_final
@@ -130,10 +129,9 @@ def train(cfg: DictConfig) -> TrainResult:
         result = train_fold(cfg)
     elif mode == "cv":
         experiment = ExperimentDir.of(cfg.paths.output_root, cfg.name)
-        save_hydra_record(cfg, experiment.path / run_name("cv", None))  # folds: their own
+        save_hydra_record(cfg, experiment.cv.path)  # folds: their own
         pooled = train_cv(cfg, train_fold)
-        result = TrainResult(experiment.path / run_name("cv", None), {}, pooled.fingerprint,
-                             pooled=pooled)
+        result = TrainResult(experiment.cv.path, {}, pooled.fingerprint, pooled=pooled)
     elif mode == "final":
         result = train_final(cfg)
     else:
@@ -240,7 +238,7 @@ def _record_run(job: Job, datamodule: GMNDataModule, plan: ResumePlan) -> None:
         n_val=len(datamodule.val_table), fold_warnings=datamodule.fold_warnings,
         started_utc=_now(), overrides=list(job.cfg.get("experiment_overrides") or []),
         resumed_from=plan.ckpt_path,
-        resumed_after_epochs=plan.epochs_done if plan.resuming else None,
+        resumed_after_epochs=plan.resumed_after_epochs,
     ))
     job.run.write_config(OmegaConf.to_yaml(loggable_config(job.cfg)))
 
@@ -284,7 +282,7 @@ def train_fold(cfg: DictConfig) -> TrainResult:
                      fingerprint=job.fingerprint, rule=rule)
         oof.settings = job.settings  # not through instantiate: it holds _target_ keys
         oof.overrides = list(cfg.get("experiment_overrides") or [])
-        with job_loggers(cfg, plan.epochs_done if plan.resuming else None) as loggers, \
+        with job_loggers(cfg, plan.resumed_after_epochs) as loggers, \
                 quiet_lightning(), ddp_job(job.mode, job.fold):
             trainer, model = _fit(job, datamodule, loggers, [oof], plan,
                                   monitor_best=oof.optimistic)
@@ -292,7 +290,7 @@ def train_fold(cfg: DictConfig) -> TrainResult:
             trainer.predict(model, datamodule=datamodule, ckpt_path=oof.ckpt_path(trainer),
                             return_predictions=False)
     return TrainResult(job.run.path, metrics, job.fingerprint, pooled=oof.pooled,
-                       resumed_after_epochs=plan.epochs_done if plan.resuming else None)
+                       resumed_after_epochs=plan.resumed_after_epochs)
 
 
 def _skip_finished(job: Job, finished: OOFRecord, rule: dict) -> TrainResult:
@@ -313,7 +311,7 @@ def train_final(cfg: DictConfig) -> TrainResult:
     with _claimed(job):
         plan = _resume_plan(job)
         datamodule = _datamodule(job)
-        with job_loggers(cfg, plan.epochs_done if plan.resuming else None) as loggers, \
+        with job_loggers(cfg, plan.resumed_after_epochs) as loggers, \
                 quiet_lightning(), ddp_job(job.mode, job.fold):
             trainer, model = _fit(job, datamodule, loggers, [], plan, limit_val_batches=0)
             card = None
@@ -326,7 +324,7 @@ def train_final(cfg: DictConfig) -> TrainResult:
                                     export, sample)
                 log_final_artifact(loggers, job.experiment.final, job.experiment.name, card)
     return TrainResult(job.run.path, _metrics(trainer), job.fingerprint, card=card,
-                       resumed_after_epochs=plan.epochs_done if plan.resuming else None)
+                       resumed_after_epochs=plan.resumed_after_epochs)
 
 
 def _trained_on(job: Job, datamodule: GMNDataModule, epochs: int) -> dict:

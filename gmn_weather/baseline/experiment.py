@@ -26,7 +26,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from gmn_weather.baseline.feature_cache import cache_path_for, image_feature_table
 from gmn_weather.baseline.gbm import fold_oof
 from gmn_weather.decision_files import finish_fold
-from gmn_weather.experiment import ExperimentDir, ExperimentError, OOFRecord, RunInfo, run_name
+from gmn_weather.experiment import ExperimentDir, ExperimentError, OOFRecord, RunInfo
 from gmn_weather.experiment_locks import claim_run, claims
 from gmn_weather.fingerprint import fingerprint, training_settings
 from gmn_weather.hydra_config import loggable_config, save_hydra_record
@@ -127,7 +127,7 @@ def run_baseline(cfg: DictConfig) -> BaselineRun:
     features = image_feature_table(splits["image_filename"], data.image_dir,
                                    cache_path_for(cfg.paths.output_root, data.image_dir))
     if mode == "cv":
-        save_hydra_record(cfg, experiment.path / run_name("cv", None))
+        save_hydra_record(cfg, experiment.cv.path)
     pooled = None
     for fold in folds:
         pooled = _baseline_fold(cfg, experiment, fold, features, splits, params,
@@ -135,5 +135,5 @@ def run_baseline(cfg: DictConfig) -> BaselineRun:
                                           warnings)) or pooled
     if pooled is not None:
         log.info("all folds present; pooled:\n%s", pooled.report())
-    run_dir = experiment.path / run_name("cv", None) if mode == "cv" else experiment.fold(int(cfg.fold)).path
+    run_dir = experiment.run(mode, None if mode == "cv" else int(cfg.fold)).path
     return BaselineRun(run_dir, fingerprint_, pooled)
