@@ -21,6 +21,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -103,12 +104,28 @@ def pool_folds(experiment: ExperimentDir | str | Path, min_precision: float = 0.
                            threshold_step=threshold_step, min_predicted_clear=min_predicted_clear)
 
 
-def _pool_folds(experiment: ExperimentDir, min_precision: float = 0.95,
-                threshold: float | None = None, threshold_step: float = 0.05,
-                min_predicted_clear: int = DEFAULT_MIN_PREDICTED_CLEAR) -> PooledResult:
+class FoldState(NamedTuple):
+    """The splits, the number of folds, the finished folds' records and the missing folds."""
+
+    splits: pd.DataFrame
+    n_folds: int
+    infos: dict[int, OOFRecord]
+    missing: list[int]
+
+
+def _fold_state(experiment: ExperimentDir) -> FoldState:
     splits = experiment.read_splits()
     n_folds = int(splits["fold"].max()) + 1
-    infos, missing = experiment.finished_folds(n_folds)
+    return FoldState(splits, n_folds, *experiment.finished_folds(n_folds))
+
+
+def _pool_folds(experiment: ExperimentDir, min_precision: float = 0.95,
+                threshold: float | None = None, threshold_step: float = 0.05,
+                min_predicted_clear: int = DEFAULT_MIN_PREDICTED_CLEAR,
+                state: FoldState | None = None) -> PooledResult:
+    """``state``: what :func:`_fold_state` found, when the caller (holding the pooling lock)
+    has just read it."""
+    splits, n_folds, infos, missing = state or _fold_state(experiment)
     if missing:
         raise PoolingError(
             f"{experiment.path}: fold(s) {', '.join(map(str, missing))} of {n_folds} have no "
@@ -155,8 +172,8 @@ def pool_if_unpooled(experiment: ExperimentDir, fingerprint: str, **rule) -> Poo
 def _pool_if_complete(experiment: ExperimentDir, fingerprint: str,
                       **rule) -> PooledResult | None:
     """Pool when every fold is present and trained like this job; otherwise say why not."""
-    n_folds = int(experiment.read_splits()["fold"].max()) + 1
-    infos, missing = experiment.finished_folds(n_folds)
+    state = _fold_state(experiment)
+    infos, missing = state.infos, state.missing
     if missing:
         log.info("pooling: waiting for fold(s) %s; the job that completes the set pools them",
                  ", ".join(map(str, missing)))
@@ -169,4 +186,4 @@ def _pool_if_complete(experiment: ExperimentDir, fingerprint: str,
                     "configuration; rerun them with these settings or set name=<new name>",
                     ", ".join(map(str, stale)), experiment.path)
         return None
-    return _pool_folds(experiment, **pooling_rule(rule))
+    return _pool_folds(experiment, **pooling_rule(rule), state=state)
