@@ -120,7 +120,6 @@ class GMNDataModule(pl.LightningDataModule):
         self.skip_unreadable = bool(skip_unreadable)
         self.frames: Frames | None = None
         self.positions: dict[str, int] = {}
-        self.unreadable_dropped: dict[str, str] = {}
         self.table: pd.DataFrame | None = None
         self.splits: pd.DataFrame | None = None
         self.train_table: pd.DataFrame | None = None
@@ -171,7 +170,6 @@ class GMNDataModule(pl.LightningDataModule):
             raise UnreadableImagesError(unreadable_message(
                 prepared.unreadable, len(names), str(self.labels_csv)))
         bad = [str(self.image_dir / n) in prepared.unreadable for n in names]
-        self.unreadable_dropped = prepared.unreadable
         log.warning("data.skip_unreadable=true: %d unreadable images left out: %s", sum(bad),
                     ", ".join(n for n, b in zip(names, bad) if b))
         return table[[not b for b in bad]].reset_index(drop=True)

@@ -317,8 +317,9 @@ def train_final(cfg: DictConfig) -> TrainResult:
             card = None
             if trainer.is_global_zero:
                 export = OmegaConf.to_container(cfg.get("export") or {}, resolve=True)
-                sample = datamodule.sample_inputs(int(export.get("calibration_images", 64))
-                                                  if export.get("int8") else ONNX_CHECK_IMAGES)
+                sample = None if not export.get("onnx", True) else datamodule.sample_inputs(
+                    int(export.get("calibration_images", 64)) if export.get("int8")
+                    else ONNX_CHECK_IMAGES)  # checks the ONNX file, calibrates int8
                 card = export_final(job.experiment, model, job.fingerprint,
                                     _trained_on(job, datamodule, int(trainer.current_epoch)),
                                     export, sample)

@@ -70,10 +70,6 @@ class Frame:
     offset: int
     shape: tuple[int, int, int]
 
-    @property
-    def nbytes(self) -> int:
-        return int(np.prod(self.shape))
-
 
 @dataclass
 class Shard:
