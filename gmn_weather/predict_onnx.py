@@ -30,7 +30,7 @@ def _decode(spec: Mapping[str, Any], path: Path) -> tuple[np.ndarray | None, str
     try:
         return network_pixels(path, spec), None
     except ImageDecodeError as exc:
-        return None, str(exc).removeprefix(f"{path}: ")
+        return None, exc.reason
 
 
 def _onnx_file(checkpoint: Path, card: dict, int8: bool) -> Path:

@@ -37,7 +37,7 @@ class ImageFiles(Dataset):
             return {"image": torch.from_numpy(network_pixels(self.paths[index], self.spec)),
                     "index": index}
         except ImageDecodeError as exc:
-            return {"index": index, "error": str(exc).removeprefix(f"{self.paths[index]}: ")}
+            return {"index": index, "error": exc.reason}
 
 
 def collate_readable(items: list[dict]) -> dict:

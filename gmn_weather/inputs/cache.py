@@ -113,7 +113,7 @@ def _decode(item: tuple[Key, int | list[int]]) -> tuple[Key, np.ndarray | None, 
     try:
         return key, frame_pixels(key[0], resize), None
     except ImageDecodeError as exc:
-        return key, None, str(exc).removeprefix(f"{key[0]}: ")
+        return key, None, exc.reason
 
 
 def _decoded(items: list[tuple[Key, int | list[int]]], workers: int) -> Iterator[tuple]:

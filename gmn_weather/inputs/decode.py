@@ -46,7 +46,15 @@ DECODE_ERRORS = (OSError, ValueError, SyntaxError, UnidentifiedImageError, EOFEr
 
 
 class ImageDecodeError(ValueError):
-    """An image file cannot be decoded; the message names it and why."""
+    """An image file cannot be decoded; the message names it (``path``) and why (``reason``,
+    what a table of unreadable files lists beside the name)."""
+
+    def __init__(self, path: Path | str | None, reason: str):
+        super().__init__(reason if path is None else f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+    def __reduce__(self):
+        return type(self), (self.path, self.reason)
 
 
 def _as_8bit(image: Image.Image, path: Path) -> Image.Image:
@@ -57,16 +65,16 @@ def _as_8bit(image: Image.Image, path: Path) -> Image.Image:
     if mode in _SIXTEEN_BIT or mode == "I":
         values = np.asarray(image)
         if mode == "I" and values.size and (values.min() < 0 or values.max() > 65535):
-            raise ImageDecodeError(f"{path}: 32-bit integer image with values "
-                                   f"{values.min()}..{values.max()} (outside 0..65535); "
-                                   "convert it to 8-bit or 16-bit")
+            raise ImageDecodeError(path, f"32-bit integer image with values "
+                                         f"{values.min()}..{values.max()} (outside 0..65535); "
+                                         "convert it to 8-bit or 16-bit")
         return Image.fromarray((values.astype(np.uint32) >> 8).astype(np.uint8), "L")
     if mode in _GRAY:
         return image.convert("L")
     if mode in _CONVERTED:
         return image.convert("RGB")
-    raise ImageDecodeError(f"{path}: image mode {mode!r} is not supported (expected 8-bit "
-                           "RGB/grayscale or 16-bit grayscale); convert it to 8-bit RGB")
+    raise ImageDecodeError(path, f"image mode {mode!r} is not supported (expected 8-bit "
+                                 "RGB/grayscale or 16-bit grayscale); convert it to 8-bit RGB")
 
 
 def open_frame(path: str | Path) -> Image.Image:
@@ -74,14 +82,14 @@ def open_frame(path: str | Path) -> Image.Image:
     path = Path(path)
     try:
         if os.path.getsize(path) == 0:
-            raise ImageDecodeError(f"{path}: zero-byte file")
+            raise ImageDecodeError(path, "zero-byte file")
         with Image.open(path) as image:
             image.load()
             return _as_8bit(image, path)
     except ImageDecodeError:
         raise
     except DECODE_ERRORS as exc:
-        raise ImageDecodeError(f"{path}: {type(exc).__name__}: {exc}") from exc
+        raise ImageDecodeError(path, f"{type(exc).__name__}: {exc}") from exc
 
 
 def resized_size(width: int, height: int, resize: int | Sequence[int]) -> tuple[int, int]:
@@ -110,8 +118,8 @@ def crop_box(height: int, width: int, crop: int | Sequence[int]) -> tuple[int, i
     """(top, left, crop height, crop width) of a centre crop, as torchvision computes it."""
     ch, cw = (crop, crop) if isinstance(crop, int) else (int(crop[0]), int(crop[1]))
     if ch > height or cw > width:
-        raise ImageDecodeError(f"centre crop {ch}x{cw} is larger than the resized frame "
-                               f"{height}x{width}")
+        raise ImageDecodeError(None, f"centre crop {ch}x{cw} is larger than the resized "
+                                     f"frame {height}x{width}")
     return round((height - ch) / 2.0), round((width - cw) / 2.0), ch, cw
 
 
