@@ -105,12 +105,12 @@ class SpanPlan:
         folder = format_timelapse_folder(self.station, lapse.start, lapse.end, self.doy)
         return f"contrails/{self.country}/{self.station}/{folder}"
 
-    def _stem(self) -> str:
-        return Timelapse(self.station, self.timelapse.start, self.timelapse.end, self.doy).stem
+    def _names(self) -> Timelapse:
+        return Timelapse(self.station, self.timelapse.start, self.timelapse.end, self.doy)
 
     def video_rel(self) -> str:
         """Where the video lies (inside :meth:`package_rel` for a packaged timelapse)."""
-        return f"{self.folder_rel()}/{self._stem()}_frames_timelapse.mp4"
+        return f"{self.folder_rel()}/{self._names().file_name('video')}"
 
     def frame_times_rel(self) -> str:
         lapse = self.timelapse
@@ -119,7 +119,7 @@ class SpanPlan:
         return f"{self.folder_rel()}/{name}"
 
     def package_rel(self) -> str | None:
-        return f"{self.folder_rel()}/{self._stem()}_frames_timelapse.tar" \
+        return f"{self.folder_rel()}/{self._names().file_name('package')}" \
             if self.variant.package else None
 
     def night_folders_rel(self) -> list[str]:
