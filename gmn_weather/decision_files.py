@@ -90,15 +90,11 @@ def write_decision_files(experiment: ExperimentDir, result: PooledResult) -> Wri
     return report
 
 
-def _experiment(experiment: ExperimentDir | str | Path) -> ExperimentDir:
-    return experiment if isinstance(experiment, ExperimentDir) else ExperimentDir(Path(experiment))
-
-
 def pool_folds(experiment: ExperimentDir | str | Path, min_precision: float = 0.95,
                threshold: float | None = None, threshold_step: float = 0.05,
                min_predicted_clear: int = DEFAULT_MIN_PREDICTED_CLEAR) -> PooledResult:
     """Pool every fold of an experiment and write the decision files; raise when impossible."""
-    experiment = _experiment(experiment)
+    experiment = ExperimentDir.at(experiment)
     with pooling(experiment):
         return _pool_folds(experiment, min_precision=min_precision, threshold=threshold,
                            threshold_step=threshold_step, min_predicted_clear=min_predicted_clear)
@@ -155,7 +151,7 @@ def finish_fold(experiment: ExperimentDir, k: int, table: pd.DataFrame, record: 
 def pool_if_complete(experiment: ExperimentDir | str | Path, fingerprint: str,
                      **rule) -> PooledResult | None:
     """Pool when every fold is finished and trained like this job; otherwise say why not."""
-    experiment = _experiment(experiment)
+    experiment = ExperimentDir.at(experiment)
     with pooling(experiment):
         return _pool_if_complete(experiment, fingerprint, **rule)
 

@@ -205,6 +205,11 @@ class ExperimentDir:
     def of(cls, output_root: str | Path, name: str) -> ExperimentDir:
         return cls(Path(output_root) / str(name))
 
+    @classmethod
+    def at(cls, experiment: ExperimentDir | str | Path) -> ExperimentDir:
+        """``experiment`` itself, or the experiment in the folder it names."""
+        return experiment if isinstance(experiment, ExperimentDir) else cls(Path(experiment))
+
     @property
     def name(self) -> str:
         return self.path.name

@@ -79,8 +79,7 @@ class OOFPredictionWriter(BasePredictionWriter):
         if weights not in OOF_WEIGHTS:
             raise ValueError(f"callbacks.oof.weights={weights!r}: expected 'last' or 'best'")
         super().__init__(write_interval="epoch")
-        self.experiment = experiment if isinstance(experiment, ExperimentDir) \
-            else ExperimentDir(Path(experiment))
+        self.experiment = ExperimentDir.at(experiment)
         self.fold, self.fingerprint, self.weights = int(fold), fingerprint, weights
         self.rule = dict(rule or {})
         self.settings: dict = {}  # the settings fingerprinted, recorded (set by training)

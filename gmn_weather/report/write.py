@@ -60,8 +60,7 @@ def write_report(experiment: ExperimentDir | str | Path, limits: GalleryLimits =
     ``default_min_precision`` is the precision the summary's "recall at precision" uses when
     the operating point is a fixed threshold (``operating_point.json`` then names none).
     """
-    if not isinstance(experiment, ExperimentDir):
-        experiment = ExperimentDir(Path(experiment))
+    experiment = ExperimentDir.at(experiment)
     inputs = read_inputs(experiment)
     page = build_page(experiment.name, inputs.oof, inputs.operating_point,
                       inputs.threshold_table, inputs.sources, inputs.overrides, limits,
